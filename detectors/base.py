@@ -1,0 +1,51 @@
+"""The adapter contract every detector implements."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class CheckpointError(ValueError):
+    """A weight file that cannot be loaded into the chosen detector (one line, names the file)."""
+
+
+@dataclass
+class WeightsInfo:
+    """Where a detector's weights came from; copied verbatim into run manifests and reports."""
+
+    path: str | None            # None when randomly initialised
+    sha256: str | None
+    format: str                 # "keras-h5" | "deepfake_detector-pth" | "safetensors" | "random-init"
+    architecture: str           # e.g. "mesoinception4-keras", "mesoinception4-dfdet", "meso4-keras"
+    provenance: str = ""        # free text from the card or the source format
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def random_init(self) -> bool:
+        return self.format == "random-init"
+
+
+class Detector:
+    """A frame-level deepfake detector.
+
+    `predict(x)` takes float32 N x 3 x H x W RGB in [0, 1] at `input_size` and returns P(fake) as a
+    1-D numpy array; normalisation and the source's label convention are handled inside, so callers
+    never see P(real) or logits of the other class.
+    """
+
+    name: str
+    input_size: int
+    model: torch.nn.Module
+    weights: WeightsInfo
+
+    def fake_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable logit of P(fake), shape (N,); used by training."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> np.ndarray:
+        self.model.eval()
+        return torch.sigmoid(self.fake_logits(x)).double().cpu().numpy().reshape(-1)

@@ -1,0 +1,22 @@
+"""Shared fixtures. Real material lives in ../shared/data (never committed); tests that need it skip."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared/data, or skip the calling test with the reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not present: {path} (only on development machines)")
+    return path
+
+
+@pytest.fixture
+def shared():
+    return shared_path
