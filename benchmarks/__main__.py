@@ -1,0 +1,165 @@
+"""Command line: `python -m benchmarks run|list|report|train` (see README)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
+         "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
+         "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _add_data_args(p: argparse.ArgumentParser, default_split: str) -> None:
+    p.add_argument("--dataset", default="demo", help="dataset name (see `list`); default: the built-in demo data")
+    p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
+    p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
+    p.add_argument("--frames", type=int, default=32, help="frames sampled evenly per video (default 32)")
+    p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
+    p.add_argument("--face-threshold", type=float, default=0.5, help="CenterFace confidence threshold (default 0.5)")
+    p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Robustness benchmark for deepfake "
+                                     "video detectors: AUC, AP and accuracy under perturbations.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="benchmark detectors under perturbation levels",
+                         description="Benchmark detectors on a dataset at perturbation levels; the clean level "
+                         "`none` is always included. Writes scores.csv, metrics.json, manifest.json and report.md "
+                         "to the run folder; an interrupted run resumes when the same command is run again.")
+    run.add_argument("--detector", default="meso", type=_csv, help="detector name or comma list (default meso)")
+    run.add_argument("--level", default="heavy",
+                     help="none, flip, heavy, a comma list, or all (default heavy; `none` is always added)")
+    run.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
+                     help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); "
+                     "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
+    run.add_argument("--random-init", action="store_true", help="allow untrained detectors (marked in the report)")
+    _add_data_args(run, "test")
+    run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
+    run.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
+    run.add_argument("--max-videos", type=int, help="use only the first N videos of the split")
+    run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "
+                     "same configuration, which is resumed)")
+    run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("list", help="show registered detectors, datasets and perturbation levels")
+
+    report = sub.add_parser("report", help="rebuild a run's report from its scores.csv, or merge several runs",
+                            description="Recompute metrics.json from scores.csv and write report.md. With one "
+                            "RUN_DIR the report goes into it; with several, a merged comparison goes to --out.")
+    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.add_argument("--out", type=Path, help="report file (default RUN_DIR/report.md, or runs/comparison.md)")
+
+    train = sub.add_parser("train", help="train a detector on a dataset's train split (produces the demo weights)",
+                           description="Train on the train split with the same frame/face pipeline and cache as "
+                           "`run`, hold out 20%% of the training videos for model selection by AUC, and save "
+                           "safetensors + card.")
+    train.add_argument("--detector", default="meso")
+    _add_data_args(train, "train")
+    train.add_argument("--out", type=Path, help="weight file to write (default runs/train-<timestamp>/<detector>.safetensors)")
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
+    mapping: dict[str, str | None] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and name in names:
+            mapping[name] = path
+        elif len(names) == 1:
+            mapping[names[0]] = value
+        else:
+            raise ValueError(f"--weights {value!r}: with several detectors give NAME=PATH (names: {', '.join(names)})")
+    return mapping
+
+
+def cmd_run(args) -> int:
+    import perturbations
+    from .config import RunConfig
+    from .faces import FaceSettings
+    from .runner import run
+    from reports.tables import column_label, main_table
+
+    config = RunConfig(detectors=args.detector, levels=perturbations.expand(args.level), dataset=args.dataset,
+                       data_root=args.data_root, split=args.split, weights=_weights_map(args.weights, args.detector),
+                       random_init=args.random_init, num_frames=args.frames, seed=args.seed,
+                       batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
+                       out=args.out, faces=FaceSettings(threshold=args.face_threshold, margin=args.margin))
+    result = run(config, fresh=args.fresh, progress=not args.quiet)
+    entries = [m.to_dict() for m in result.metrics]
+    several = len(config.detectors) > 1
+    print(main_table(entries, [column_label(e, several) for e in entries]))
+    print(f"\nrun folder: {result.run_dir}  (report.md, scores.csv, metrics.json, manifest.json)")
+    return 0
+
+
+def cmd_list(args) -> int:
+    import datasets
+    import detectors
+    import perturbations
+    print("detectors:")
+    for name in detectors.available():
+        print(f"  {name:10s} {detectors.describe(name)}")
+    print("datasets:")
+    for name in datasets.available():
+        print(f"  {name:10s} {datasets.describe(name)}")
+    print("perturbation levels (--level; 'all' = every level):")
+    for name in perturbations.available():
+        print(f"  {name:10s} {perturbations.describe(name)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from reports import write_report
+    from .metrics import all_metrics
+    from . import results
+
+    for run_dir in args.run_dirs:
+        manifest = results.read_json(run_dir / results.MANIFEST_FILE)
+        rows = results.read_scores(run_dir)
+        metrics = all_metrics(rows, manifest["config"]["detectors"], list(manifest["levels"]))
+        results.write_json(run_dir / results.METRICS_FILE, {"video": [m.to_dict() for m in metrics]})
+    out = args.out or (args.run_dirs[0] / results.REPORT_FILE if len(args.run_dirs) == 1
+                       else Path("runs") / "comparison.md")
+    print(f"report: {write_report(args.run_dirs, out)}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+    from .faces import FaceSettings
+    config = TrainConfig(detector=args.detector, dataset=args.dataset, data_root=args.data_root, split=args.split,
+                         num_frames=args.frames, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, cache_dir=args.cache_dir,
+                         faces=FaceSettings(threshold=args.face_threshold, margin=args.margin))
+    out = train(config, args.out)
+    print(f"weights: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

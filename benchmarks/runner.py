@@ -1,0 +1,169 @@
+"""The one orchestrator: dataset -> frames -> faces -> perturbation -> detector -> scores -> metrics -> report."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import datasets
+import detectors
+import perturbations
+
+from . import results
+from .cache import FaceCache, default_cache_dir
+from .config import RunConfig, default_runs_dir
+from .faces import CenterFaceDetector, FaceCrops, inner_crop
+from .manifest import build_manifest
+from .metrics import aggregate_video_score, all_metrics
+
+
+class RunError(RuntimeError):
+    """A run that cannot start as configured (one-line message for the CLI)."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: list
+    complete: bool
+
+
+def resolve_run_dir(config: RunConfig, fresh: bool = False, runs_dir: Path | None = None) -> Path:
+    """`--out` if given; else the newest unfinished run of the same configuration (resume); else a new folder."""
+    fingerprint = config.fingerprint()
+    if config.out:
+        run_dir = Path(config.out)
+        manifest = run_dir / results.MANIFEST_FILE
+        if manifest.exists() and results.read_json(manifest).get("config_fingerprint") != fingerprint:
+            raise RunError(f"{run_dir} holds a run with a different configuration; choose another --out")
+        return run_dir
+    runs_dir = runs_dir or default_runs_dir()
+    if not fresh and runs_dir.is_dir():
+        for candidate in sorted(runs_dir.iterdir(), reverse=True):
+            manifest = candidate / results.MANIFEST_FILE
+            if not manifest.is_file():
+                continue
+            try:
+                data = results.read_json(manifest)
+            except (OSError, ValueError):
+                continue
+            if data.get("config_fingerprint") == fingerprint and data.get("status") != "complete":
+                return candidate
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return runs_dir / f"{stamp}-{'+'.join(config.detectors)}"
+
+
+def load_detectors(config: RunConfig) -> dict[str, detectors.Detector]:
+    loaded = {}
+    for name in config.detectors:
+        weights = config.weights.get(name)
+        if weights is None and not config.random_init and config.dataset == "demo":
+            weights = detectors.default_weights(name)
+        loaded[name] = detectors.create(name, weights=weights, random_init=config.random_init and weights is None)
+    return loaded
+
+
+def detector_input(face_crops: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 N x S x S x 3 RGB -> float32 N x 3 x size x size in [0, 1]."""
+    interpolation = cv2.INTER_AREA if face_crops.shape[1] > size else cv2.INTER_LINEAR
+    resized = np.stack([cv2.resize(c, (size, size), interpolation=interpolation) if c.shape[0] != size else c
+                        for c in face_crops])
+    return torch.from_numpy(resized).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: int) -> np.ndarray:
+    scores = [detector.predict(detector_input(faces[i:i + batch_size], detector.input_size))
+              for i in range(0, len(faces), batch_size)]
+    return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def _base_row(item: datasets.VideoItem, detector: str, level: str) -> dict:
+    return {"video_id": item.video_id, "label": item.label, "split": item.split, "detector": detector,
+            "level": level, "groups": json.dumps(item.groups, sort_keys=True) if item.groups else ""}
+
+
+def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dict, config: RunConfig,
+                levels: dict[str, perturbations.Level]) -> list[dict]:
+    """Rows for one video: every pending (detector, level), perturbing each level once for all detectors."""
+    rows = []
+    if crops.status != "ok":
+        for det, lvl in todo:
+            rows.append({**_base_row(item, det, lvl), "score": "", "n_frames": 0,
+                         "status": crops.status, "message": crops.message, "frame_scores": ""})
+        return rows
+    for lvl in dict.fromkeys(lvl for _, lvl in todo):
+        perturbed = levels[lvl].apply(crops.crops, perturbations.seed_for(config.seed, item.video_id, lvl))
+        faces = inner_crop(perturbed, config.faces.context)
+        for det in (d for d, lv in todo if lv == lvl):
+            frame_scores = predict_frames(models[det], faces, config.batch_size)
+            rows.append({**_base_row(item, det, lvl), "score": repr(aggregate_video_score(frame_scores)),
+                         "n_frames": len(frame_scores), "status": "ok", "message": "",
+                         "frame_scores": " ".join(f"{s:.6g}" for s in frame_scores)})
+    return rows
+
+
+def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir: Path | None = None) -> RunResult:
+    """Run the benchmark described by `config`; resumes an unfinished identical run unless `fresh`."""
+    from reports import write_report  # reports reads result files only; imported here to keep `list` fast
+
+    config.levels = perturbations.expand(",".join(config.levels))
+    levels = {name: perturbations.get(name) for name in config.levels}
+    dataset = datasets.open(config.dataset, config.data_root, split=config.split)
+    items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
+    if not items:
+        raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
+    models = load_detectors(config)
+    run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cache = FaceCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
+    manifest = build_manifest(config, dataset, items, models, cache.root)
+    previous = run_dir / results.MANIFEST_FILE
+    if previous.exists():
+        manifest["started"] = results.read_json(previous).get("started", manifest["started"])
+    results.write_json(previous, manifest)
+
+    face_detector = None
+    started = time.perf_counter()
+    writer = results.ScoresWriter(run_dir / results.SCORES_FILE)
+    done = writer.done_keys()
+    if done and progress:
+        print(f"resuming {run_dir}: {len(done)} scores already recorded", file=sys.stderr)
+    pairs = [(d, lv) for lv in config.levels for d in config.detectors]
+    bar = _progress(items, progress, run_dir)
+    try:
+        for item in bar:
+            todo = [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done]
+            if not todo:
+                continue
+            if face_detector is None:
+                face_detector = CenterFaceDetector(threshold=config.faces.threshold, max_side=config.faces.max_side)
+            crops = cache.get_or_extract(item.path, config.num_frames, config.faces, detector=face_detector)
+            writer.write(score_video(item, crops, todo, models, config, levels))
+    except KeyboardInterrupt:
+        writer.close()
+        print(f"\ninterrupted: finished videos are saved in {run_dir}; run the same command again to resume",
+              file=sys.stderr)
+        raise
+    writer.close()
+    rows = results.read_scores(run_dir)
+    metrics = all_metrics(rows, config.detectors, config.levels)
+    results.write_json(run_dir / results.METRICS_FILE, {"video": [m.to_dict() for m in metrics]})
+    manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    seconds_this_session=round(time.perf_counter() - started, 1))
+    results.write_json(run_dir / results.MANIFEST_FILE, manifest)
+    write_report([run_dir], run_dir / results.REPORT_FILE)
+    return RunResult(run_dir, metrics, complete=True)
+
+
+def _progress(items, enabled: bool, run_dir: Path):
+    if not enabled:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc=f"videos -> {run_dir}", unit="video", file=sys.stderr)
