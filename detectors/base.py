@@ -45,6 +45,10 @@ class Detector:
         """Differentiable logit of P(fake), shape (N,); used by training."""
         raise NotImplementedError
 
+    def checkpoint_card(self) -> dict[str, Any]:
+        """How to rebuild and read this model (architecture, normalisation, output); saved by export."""
+        raise NotImplementedError
+
     @torch.inference_mode()
     def predict(self, x: torch.Tensor) -> np.ndarray:
         self.model.eval()

@@ -1,0 +1,77 @@
+"""Detector registry: `create("meso", weights=PATH)` returns a `Detector` (P(fake) from [0,1] RGB).
+
+Imports are lazy (name -> "module:factory"), so `import detectors` stays cheap and torch-free until
+a detector is created. Weights are never downloaded: pass a file, or ask for a random model.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .base import CheckpointError, Detector, WeightsInfo
+
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "meso": ("detectors.mesonet:create_meso",
+             "MesoInception4 (Afchar et al. 2018), 256x256 face crops; weights: MesoNet Keras .h5, "
+             "deepfake_detector .pth or project .safetensors"),
+    "meso4": ("detectors.mesonet:create_meso4",
+              "Meso4 (Afchar et al. 2018), 256x256 face crops; weights: MesoNet Keras Meso4 .h5 or "
+              "project .safetensors"),
+}
+
+DEMO_WEIGHTS = Path(__file__).parent / "weights" / "meso-demo.safetensors"
+
+# Re-exported lazily: name -> "module:attribute".
+_LAZY = {
+    "Detector": "detectors.base:Detector",
+    "WeightsInfo": "detectors.base:WeightsInfo",
+    "CheckpointError": "detectors.base:CheckpointError",
+    "export": "detectors.checkpoints:export",
+    "load_checkpoint": "detectors.checkpoints:load_checkpoint",
+    "sha256_file": "detectors.checkpoints:sha256_file",
+}
+
+__all__ = ["DEMO_WEIGHTS", "available", "create", "default_weights", "describe", *_LAZY]
+
+
+def _resolve(target: str) -> Any:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    """One line for `list`."""
+    return f"{name}: {_REGISTRY[_check_name(name)][1]}"
+
+
+def _check_name(name: str) -> str:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown detector {name!r}; available: {', '.join(available())}")
+    return name
+
+
+def default_weights(name: str) -> Path | None:
+    """The bundled demo weights for `meso` when present (trained by the project, not the authors')."""
+    return DEMO_WEIGHTS if name == "meso" and DEMO_WEIGHTS.is_file() else None
+
+
+def create(name: str, weights: str | Path | None = None, random_init: bool = False, **options: Any) -> "Detector":
+    """Build detector `name` from `weights` (format sniffed from content), or random if asked.
+
+    Raises CheckpointError when no weights are given without `random_init`, or when the weights do
+    not belong to this detector; options (e.g. `seed` for random init) go to the factory.
+    """
+    factory: Callable[..., Detector] = _resolve(_REGISTRY[_check_name(name)][0])
+    return factory(weights=weights, random_init=random_init, **options)
+
+
+def __getattr__(attr: str) -> Any:
+    if attr in _LAZY:
+        return _resolve(_LAZY[attr])
+    raise AttributeError(f"module 'detectors' has no attribute {attr!r}")
