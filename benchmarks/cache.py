@@ -1,0 +1,166 @@
+"""On-disk cache of face crops, keyed by video CONTENT and face settings.
+
+Keys hash the file bytes (not the path or mtime), so renamed or copied videos hit the cache
+and a re-encoded file at the same path misses it.  Entries are written to a temp file in the
+same directory and moved into place with `os.replace`, so concurrent workers never see a
+half-written file; a damaged entry is treated as a miss and rewritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from benchmarks.faces import FaceCrops, FaceDetector, FaceSettings, extract_faces
+
+__all__ = ["FaceCache", "default_cache_dir", "file_sha256"]
+
+CACHE_ENV = "DFBENCH_CACHE_DIR"
+CACHE_FORMAT = 1  # bump when the .npz layout changes
+CHUNK = 1 << 20  # 1 MiB
+CACHEABLE = ("ok", "no_face")  # read errors are not cached: the file may be fixed or replaced
+
+
+def default_cache_dir() -> Path:
+    """`$DFBENCH_CACHE_DIR`, else the per-user cache directory for "dfbench"."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(platformdirs.user_cache_dir("dfbench"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's content, streamed in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FaceCache:
+    """Face crops stored as compressed .npz files under `<root>/faces/`."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.faces_dir = self.root / "faces"
+        self._content_hashes: dict[tuple[str, int, int], str] = {}
+
+    # --- keys ---
+
+    def content_hash(self, path: str | os.PathLike) -> str:
+        """File content hash, memoised per (path, size, mtime_ns) for this instance."""
+        stat = os.stat(path)
+        memo_key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        if memo_key not in self._content_hashes:
+            self._content_hashes[memo_key] = file_sha256(path)
+        return self._content_hashes[memo_key]
+
+    def key(self, path: str | os.PathLike, num_frames: int, settings: FaceSettings) -> str:
+        text = f"{self.content_hash(path)}|frames={int(num_frames)}|{settings.key()}|format={CACHE_FORMAT}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def path_for(self, key: str) -> Path:
+        return self.faces_dir / key[:2] / f"{key}.npz"
+
+    # --- entries ---
+
+    def load(self, key: str) -> FaceCrops | None:
+        """The cached crops, or None when absent or unreadable (a corrupt entry is a miss)."""
+        path = self.path_for(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return _from_arrays(data)
+        except Exception:  # any damage (bad zip, zlib error, missing key, bad JSON...) is just a miss
+            return None
+
+    def store(self, key: str, crops: FaceCrops) -> Path:
+        """Write atomically: temp file in the same directory, then os.replace."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp", delete=False)
+        try:
+            with handle:
+                np.savez_compressed(handle, **_to_arrays(crops))
+            os.replace(handle.name, path)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+        return path
+
+    def get_or_extract(
+        self,
+        path: str | os.PathLike,
+        num_frames: int,
+        settings: FaceSettings,
+        detector: FaceDetector | None = None,
+    ) -> FaceCrops:
+        """Cached crops for the video, extracting (and caching "ok"/"no_face") on a miss."""
+        if not os.path.isfile(path):
+            status = "missing_file" if not os.path.exists(path) else "unreadable"
+            return FaceCrops.empty(status, f"{status}: {Path(path).name}", settings.crop_size)
+        key = self.key(path, num_frames, settings)
+        cached = self.load(key)
+        if cached is not None:
+            return cached
+        result = extract_faces(path, num_frames, settings, detector)
+        if result.status in CACHEABLE:
+            self.store(key, result)
+        return result
+
+    # --- housekeeping ---
+
+    def size_bytes(self) -> int:
+        if not self.faces_dir.is_dir():
+            return 0
+        return sum(f.stat().st_size for f in self.faces_dir.rglob("*") if f.is_file())
+
+    def clear(self) -> None:
+        """Delete all cached faces (only `<root>/faces`, nothing else under root)."""
+        shutil.rmtree(self.faces_dir, ignore_errors=True)
+
+
+def _to_arrays(crops: FaceCrops) -> dict[str, np.ndarray]:
+    meta = {
+        "format": CACHE_FORMAT,
+        "frame_indices": [int(i) for i in crops.frame_indices],
+        "status": crops.status,
+        "message": crops.message,
+        "total_frames": int(crops.total_frames),
+        "frame_size": [int(v) for v in crops.frame_size],
+    }
+    return {
+        "crops": np.ascontiguousarray(crops.crops, dtype=np.uint8),
+        "boxes": np.asarray(crops.boxes, dtype=np.float32),
+        "detected": np.asarray(crops.detected, dtype=bool),
+        "meta": np.array(json.dumps(meta)),
+    }
+
+
+def _from_arrays(data) -> FaceCrops:
+    meta = json.loads(str(data["meta"]))
+    if meta.get("format") != CACHE_FORMAT:
+        raise ValueError("cache format mismatch")
+    crops = data["crops"]
+    boxes = data["boxes"]
+    detected = data["detected"]
+    indices = [int(i) for i in meta["frame_indices"]]
+    n = len(indices)
+    if crops.ndim != 4 or crops.shape[0] != n or boxes.shape != (n, 4) or detected.shape != (n,):
+        raise ValueError("inconsistent cache entry")
+    return FaceCrops(
+        crops=crops,
+        frame_indices=indices,
+        boxes=boxes,
+        detected=detected,
+        status=str(meta["status"]),
+        message=str(meta["message"]),
+        total_frames=int(meta["total_frames"]),
+        frame_size=(int(meta["frame_size"][0]), int(meta["frame_size"][1])),
+    )

