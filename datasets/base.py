@@ -1,8 +1,11 @@
 """The one record every dataset reader yields, and the error readers raise."""
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REAL, FAKE = 0, 1
 
@@ -24,3 +27,58 @@ class VideoItem:
     label: int
     split: str = "test"
     groups: dict[str, str] = field(default_factory=dict)
+
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+class Dataset:
+    """A named, split-filtered list of `VideoItem`s rooted at one folder.
+
+    Readers only build `items`; everything downstream (runner, reports) relies on this small
+    surface, so a new source never needs changes outside its reader.
+    """
+
+    name: str = "dataset"
+
+    def __init__(self, root: Path, split: str, items: list[VideoItem]) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.items = list(items)
+
+    def __iter__(self) -> Iterator[VideoItem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, root={str(self.root)!r}, split={self.split!r}, n={len(self)})"
+
+    def describe(self) -> dict[str, Any]:
+        """Counts for run manifests and reports."""
+        n_fake = sum(1 for item in self.items if item.label == FAKE)
+        return {
+            "name": self.name,
+            "root": str(self.root),
+            "split": self.split,
+            "n_real": len(self.items) - n_fake,
+            "n_fake": n_fake,
+            "n_total": len(self.items),
+        }
+
+    def fingerprint(self) -> str:
+        """sha256 over sorted (video_id, label, split, file size): cheap, yet changes when the
+        selection, a label or a file's size changes. A missing file contributes size -1."""
+        rows = sorted((item.video_id, item.label, item.split, _file_size(item.path)) for item in self.items)
+        digest = hashlib.sha256()
+        for video_id, label, split, size in rows:
+            digest.update(f"{video_id}\t{label}\t{split}\t{size}\n".encode("utf-8"))
+        return digest.hexdigest()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return -1
