@@ -47,12 +47,12 @@ def available() -> list[str]:
 
 def describe(name: str) -> str:
     """One line for `list`."""
-    return f"{name}: {_REGISTRY[_check_name(name)][1]}"
+    return _REGISTRY[_check_name(name)][1]
 
 
 def _check_name(name: str) -> str:
     if name not in _REGISTRY:
-        raise KeyError(f"unknown detector {name!r}; available: {', '.join(available())}")
+        raise ValueError(f"unknown detector {name!r}; available: {', '.join(available())}")
     return name
 
 

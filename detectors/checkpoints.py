@@ -284,9 +284,13 @@ def save_checkpoint(model_state: Mapping[str, torch.Tensor], path: str | Path, c
     return path
 
 
-def export(detector: Detector, path: str | Path, provenance: str | None = None) -> Path:
-    """Save any loaded detector in the project's format; records the source file's sha256."""
-    card = dict(detector.checkpoint_card())
+def export(detector: Detector, path: str | Path, provenance: str | None = None,
+           extra: dict[str, Any] | None = None) -> Path:
+    """Save any loaded detector in the project's format; records the source file's sha256.
+
+    `extra` adds fields to the card (e.g. a training log), never overriding the architecture fields.
+    """
+    card = {**(extra or {}), **detector.checkpoint_card()}
     src = detector.weights
     card["provenance"] = provenance if provenance is not None else src.provenance
     if src.format == "safetensors":
