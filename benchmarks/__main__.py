@@ -14,11 +14,12 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _add_data_args(p: argparse.ArgumentParser, default_split: str) -> None:
+def _add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames: int = 32) -> None:
     p.add_argument("--dataset", default="demo", help="dataset name (see `list`); default: the built-in demo data")
     p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
     p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled evenly per video (default 32)")
+    p.add_argument("--frames", type=int, default=default_frames,
+                   help=f"frames sampled evenly per video (default {default_frames})")
     p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
     p.add_argument("--face-threshold", type=float, default=0.5, help="CenterFace confidence threshold (default 0.5)")
     p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
@@ -63,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "`run`, hold out 20%% of the training videos for model selection by AUC, and save "
                            "safetensors + card.")
     train.add_argument("--detector", default="meso")
-    _add_data_args(train, "train")
+    _add_data_args(train, "train", default_frames=16)
     train.add_argument("--out", type=Path, help="weight file to write (default runs/train-<timestamp>/<detector>.safetensors)")
-    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--epochs", type=int, default=6)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
