@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
          "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
          "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
+
+
+# Further subcommands live in their own modules: each has `add_parser(subparsers)`, which sets `handler`.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _csv(value: str) -> list[str]:
@@ -70,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(sub)
     return parser
 
 
@@ -154,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train}
     try:
-        return handlers[args.command](args)
+        handler = handlers.get(args.command) or args.handler
+        return handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
