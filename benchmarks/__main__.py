@@ -11,8 +11,12 @@ EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n"
          "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
 
 
-# Further subcommands live in their own modules: each has `add_parser(subparsers)`, which sets `handler`.
-COMMAND_MODULES: tuple[str, ...] = ()
+
+def command_modules() -> list[str]:
+    """Further subcommands live in modules `benchmarks/cli_*.py`, each with `add_parser(subparsers)` setting `handler`."""
+    import pkgutil
+    package = Path(__file__).resolve().parent
+    return sorted(f"benchmarks.{m.name}" for m in pkgutil.iter_modules([str(package)]) if m.name.startswith("cli_"))
 
 
 def _csv(value: str) -> list[str]:
@@ -75,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--seed", type=int, default=0)
-    for module_name in COMMAND_MODULES:
+    for module_name in command_modules():
         importlib.import_module(module_name).add_parser(sub)
     return parser
 
