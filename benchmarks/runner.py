@@ -19,7 +19,7 @@ import perturbations
 from . import results
 from .cache import FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
-from .faces import CenterFaceDetector, FaceCrops, inner_crop
+from .faces import FaceCrops, inner_crop, make_detector
 from .manifest import build_manifest
 from .metrics import aggregate_video_score, all_metrics
 
@@ -143,7 +143,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
             if not todo:
                 continue
             if face_detector is None:
-                face_detector = CenterFaceDetector(threshold=config.faces.threshold, max_side=config.faces.max_side)
+                face_detector = make_detector(config.faces)
             crops = cache.get_or_extract(item.path, config.num_frames, config.faces, detector=face_detector)
             writer.write(score_video(item, crops, todo, models, config, levels))
     except KeyboardInterrupt:

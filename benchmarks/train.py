@@ -19,7 +19,7 @@ import datasets
 import detectors
 
 from .cache import FaceCache, default_cache_dir
-from .faces import CenterFaceDetector, FaceSettings, inner_crop
+from .faces import FaceSettings, inner_crop, make_detector
 from .manifest import git_commit
 from .metrics import binary_metrics
 from .runner import detector_input
@@ -54,7 +54,7 @@ def split_videos(labels: np.ndarray, val_fraction: float, rng: np.random.Generat
 
 def load_faces(config: TrainConfig, items, input_size: int, log) -> tuple[list[np.ndarray], np.ndarray]:
     cache = FaceCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
-    face_detector = CenterFaceDetector(threshold=config.faces.threshold, max_side=config.faces.max_side)
+    face_detector = make_detector(config.faces)
     faces, labels = [], []
     from tqdm import tqdm
     for item in tqdm(items, desc="faces", unit="video", file=sys.stderr):

@@ -85,6 +85,20 @@ def sample_indices(total: int, n: int) -> list[int]:
     return sorted(set(int(i) for i in picked))
 
 
+def select_indices(total: int, n: int, sampling: str = "even") -> list[int]:
+    """Frame indices by strategy: `even` (linspace, the default), `first` (first n), `every:K` (every K-th, up to n)."""
+    if sampling == "even":
+        return sample_indices(total, n)
+    if total <= 0 or n <= 0:
+        return []
+    if sampling == "first":
+        return list(range(min(total, n)))
+    name, _, step = sampling.partition(":")
+    if name == "every" and step.isdigit() and int(step) > 0:
+        return list(range(0, total, int(step)))[:n]
+    raise ValueError(f"unknown frame sampling {sampling!r}: use even, first or every:K (K >= 1)")
+
+
 def count_frames(path: str | os.PathLike) -> int:
     """Frame count from the container header, or by demuxing packets (no decoding) when absent."""
     with _open(path) as container:

@@ -1,0 +1,77 @@
+"""Frame sampling strategies, YuNet / no face detector, the no-face policy and the cache command."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.cache import FaceCache
+from benchmarks.faces import FaceSettings, extract_faces, inner_crop, make_detector
+from benchmarks.video import select_indices, write_video
+from tests.conftest import shared_path
+
+
+def test_sampling_strategies():
+    assert select_indices(100, 4) == [0, 25, 50, 75]
+    assert select_indices(100, 4, "first") == [0, 1, 2, 3]
+    assert select_indices(100, 4, "every:10") == [0, 10, 20, 30]
+    assert select_indices(25, 10, "every:10") == [0, 10, 20]
+    assert select_indices(3, 10, "first") == [0, 1, 2]
+    for bad in ("every", "every:0", "random"):
+        with pytest.raises(ValueError, match="unknown frame sampling"):
+            FaceSettings(sampling=bad)
+
+
+def test_bad_face_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown face detector"):
+        FaceSettings(detector="dlib")
+    with pytest.raises(ValueError, match="--face-model"):
+        make_detector(FaceSettings(detector="yunet"))
+    with pytest.raises(FileNotFoundError, match="YuNet model not found"):
+        make_detector(FaceSettings(detector="yunet", model_path="/nope/yunet.onnx"))
+
+
+@pytest.fixture
+def noise_video(tmp_path):
+    rng = np.random.default_rng(0)
+    return write_video(tmp_path / "noise.mp4", rng.integers(0, 60, (10, 120, 160, 3), dtype=np.uint8), fps=10)
+
+
+def test_no_face_skip_and_center_policies(noise_video):
+    skipped = extract_faces(noise_video, 4, FaceSettings())
+    assert skipped.status == "no_face" and len(skipped.crops) == 0
+    centred = extract_faces(noise_video, 4, FaceSettings(no_face="center"))
+    assert centred.status == "ok" and centred.crops.shape == (4, 384, 384, 3)
+    assert not centred.detected.any() and "centre crop" in centred.message
+
+
+def test_face_detector_none_treats_frames_as_face_crops(tmp_path):
+    frames = np.zeros((6, 100, 100, 3), np.uint8)
+    frames[:, 30:70, 30:70] = 200  # a bright square in the middle of a "face crop"
+    video = write_video(tmp_path / "crop.mp4", frames, fps=6)
+    crops = extract_faces(video, 3, FaceSettings(detector="none", sampling="first"))
+    assert crops.status == "ok" and crops.frame_indices == [0, 1, 2]
+    face = inner_crop(crops.crops, 1.5)[0]  # 256 px: the whole 100 px frame, enlarged
+    assert face.shape == (256, 256, 3)
+    assert face[128, 128].mean() > 180 and face[10, 10].mean() < 30
+
+
+def test_yunet_with_a_user_model_finds_the_dfdc_face():
+    model = shared_path("faces", "face_detection_yunet.onnx")
+    video = shared_path("videos", "dfdc", "samples", "lynaeydofd.mp4")
+    yunet = extract_faces(video, 4, FaceSettings(detector="yunet", model_path=str(model)))
+    centerface = extract_faces(video, 4, FaceSettings())
+    assert yunet.status == "ok" and yunet.detected.all()
+    # both detectors find the same face: box centres within a quarter of the face size
+    centre = lambda b: np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
+    size = (centerface.boxes[:, 2] - centerface.boxes[:, 0]).mean()
+    assert np.abs(centre(yunet.boxes) - centre(centerface.boxes)).max() < size / 4
+
+
+def test_cache_command_reports_and_clears(noise_video, tmp_path, capsys):
+    cache = FaceCache(tmp_path / "cache")
+    cache.get_or_extract(noise_video, 4, FaceSettings())
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "entries: 1" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert cache.size_bytes() == 0
