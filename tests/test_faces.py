@@ -78,25 +78,26 @@ def test_choose_boxes_tracks_previous_face_and_fills_gaps():
     bigger_elsewhere = [500, 100, 700, 300, 0.9]
     detections = [
         np.array([small, big], np.float32),  # largest wins at the start
-        np.empty((0, 5), np.float32),  # gap: borrows the nearest (earlier on ties)
+        np.empty((0, 5), np.float32),  # gap between two detections: interpolated
         np.array([[305, 298, 405, 398, 0.8], bigger_elsewhere], np.float32),  # IoU with previous wins
         np.array([small_moved], np.float32),  # no overlap: largest (= only) box
     ]
     boxes, detected = choose_boxes(detections)
     assert detected.tolist() == [True, False, True, True]
     np.testing.assert_allclose(boxes[0], big[:4])
-    np.testing.assert_allclose(boxes[1], big[:4])
+    np.testing.assert_allclose(boxes[1], [302.5, 299, 402.5, 399])
     np.testing.assert_allclose(boxes[2], [305, 298, 405, 398])
     np.testing.assert_allclose(boxes[3], small_moved[:4])
 
 
-def test_choose_boxes_nearest_is_later_frame():
+def test_choose_boxes_interpolates_between_and_extends_at_the_ends():
     a = np.array([[0, 0, 10, 10, 0.9]], np.float32)
     b = np.array([[20, 20, 40, 40, 0.9]], np.float32)
     empty = np.empty((0, 5), np.float32)
-    boxes, detected = choose_boxes([a, empty, empty, empty, b])
-    np.testing.assert_allclose(boxes[:, 0], [0, 0, 0, 20, 20])  # index 2 ties -> earlier
-    assert detected.tolist() == [True, False, False, False, True]
+    boxes, detected = choose_boxes([empty, a, empty, empty, empty, b, empty])
+    np.testing.assert_allclose(boxes[:, 0], [0, 0, 5, 10, 15, 20, 20])
+    np.testing.assert_allclose(boxes[:, 2], [10, 10, 17.5, 25, 32.5, 40, 40])
+    assert detected.tolist() == [False, True, False, False, False, True, False]
 
 
 def test_choose_boxes_without_any_face():
