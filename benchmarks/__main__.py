@@ -45,6 +45,17 @@ def _add_data_args(p: argparse.ArgumentParser, default_split: str, default_frame
     p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
 
 
+def _add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
+    """Metric options; for `report` they default to what the run used (from its manifest)."""
+    note = "" if defaults else "; default: as in the run"
+    p.add_argument("--aggregate", choices=["mean", "median", "max", "logit-mean"], default="mean" if defaults else None,
+                   help=f"video score from frame P(fake) (default mean{note})")
+    p.add_argument("--bootstrap", type=int, default=1000 if defaults else None, metavar="N",
+                   help=f"bootstrap resamples for 95%% intervals, 0 for none (default 1000{note})")
+    p.add_argument("--reference", default="meso" if defaults else None,
+                   help=f"reference detector for the corruption error CE/mCE (default meso{note})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Robustness benchmark for deepfake "
                                      "video detectors: AUC, AP and accuracy under perturbations.",
@@ -65,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(run, "test")
     run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
     run.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
+    _add_metric_args(run, defaults=True)
     run.add_argument("--max-videos", type=int, help="use only the first N videos of the split")
     run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "
                      "same configuration, which is resumed)")
@@ -77,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Recompute metrics.json from scores.csv and write report.md. With one "
                             "RUN_DIR the report goes into it; with several, a merged comparison goes to --out.")
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    report.add_argument("--out", type=Path, help="report file (default RUN_DIR/report.md, or runs/comparison.md)")
+    report.add_argument("--out", type=Path, help="report file or folder (default RUN_DIR/report.md, or "
+                        "runs/comparison/ for several runs)")
+    report.add_argument("--format", choices=["md", "html", "csv", "json"],
+                        help="md (default, or from the --out suffix), html (one self-contained file), csv, json")
+    _add_metric_args(report, defaults=False)
+    report.add_argument("--seed", type=int, help="bootstrap seed (default: the run's seed)")
 
     train = sub.add_parser("train", help="train a detector on a dataset's train split (produces the demo weights)",
                            description="Train on the train split with the same frame/face pipeline and cache as "
@@ -125,6 +142,7 @@ def cmd_run(args) -> int:
                        data_root=args.data_root, split=args.split, weights=_weights_map(args.weights, args.detector),
                        random_init=args.random_init, num_frames=args.frames, seed=args.seed,
                        batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
+                       aggregate=args.aggregate, bootstrap=args.bootstrap, reference=args.reference,
                        out=args.out, faces=face_settings(args))
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
@@ -152,17 +170,21 @@ def cmd_list(args) -> int:
 
 def cmd_report(args) -> int:
     from reports import write_report
-    from .metrics import all_metrics
+    from .config import RunConfig
+    from .runner import metrics_document
     from . import results
 
     for run_dir in args.run_dirs:
         manifest = results.read_json(run_dir / results.MANIFEST_FILE)
-        rows = results.read_scores(run_dir)
-        metrics = all_metrics(rows, manifest["config"]["detectors"], list(manifest["levels"]))
-        results.write_json(run_dir / results.METRICS_FILE, {"video": [m.to_dict() for m in metrics]})
+        config = RunConfig.from_dict(manifest["config"])
+        config.levels = list(manifest["levels"])
+        for name in ("aggregate", "bootstrap", "reference", "seed"):
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
+        results.write_json(run_dir / results.METRICS_FILE, metrics_document(results.read_scores(run_dir), config))
     out = args.out or (args.run_dirs[0] / results.REPORT_FILE if len(args.run_dirs) == 1
-                       else Path("runs") / "comparison.md")
-    print(f"report: {write_report(args.run_dirs, out)}")
+                       else Path("runs") / "comparison")
+    print(f"report: {write_report(args.run_dirs, out, args.format)}")
     return 0
 
 

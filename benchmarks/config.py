@@ -23,6 +23,9 @@ class RunConfig:
     seed: int = 0
     batch_size: int = 64
     max_videos: int | None = None
+    aggregate: str = "mean"  # video score from frame scores: mean, median, max or logit-mean
+    bootstrap: int = 1000  # resamples for 95% intervals (0: none)
+    reference: str = "meso"  # reference detector for the corruption error (CE/mCE)
     faces: FaceSettings = field(default_factory=FaceSettings)
     cache_dir: str | None = None
     out: str | None = None

@@ -22,6 +22,7 @@ from .config import RunConfig, default_runs_dir
 from .faces import FaceCrops, inner_crop, make_detector
 from .manifest import build_manifest
 from .metrics import aggregate_video_score, all_metrics
+from .robustness import run_metrics
 
 
 class RunError(RuntimeError):
@@ -103,7 +104,7 @@ def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dic
         faces = inner_crop(perturbed, config.faces.context)
         for det in (d for d, lv in todo if lv == lvl):
             frame_scores = predict_frames(models[det], faces, config.batch_size)
-            rows.append({**_base_row(item, det, lvl), "score": repr(aggregate_video_score(frame_scores)),
+            rows.append({**_base_row(item, det, lvl), "score": repr(aggregate_video_score(frame_scores, config.aggregate)),
                          "n_frames": len(frame_scores), "status": "ok", "message": "",
                          "frame_scores": " ".join(f"{s:.6g}" for s in frame_scores)})
     return rows
@@ -154,12 +155,18 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     writer.close()
     rows = results.read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
-    results.write_json(run_dir / results.METRICS_FILE, {"video": [m.to_dict() for m in metrics]})
+    results.write_json(run_dir / results.METRICS_FILE, metrics_document(rows, config))
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1))
     results.write_json(run_dir / results.MANIFEST_FILE, manifest)
     write_report([run_dir], run_dir / results.REPORT_FILE)
     return RunResult(run_dir, metrics, complete=True)
+
+
+def metrics_document(rows: list[dict], config: RunConfig) -> dict:
+    """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups."""
+    return run_metrics(rows, config.detectors, config.levels, aggregate=config.aggregate, n_boot=config.bootstrap,
+                       seed=config.seed, reference=config.reference)
 
 
 def _progress(items, enabled: bool, run_dir: Path):

@@ -1,12 +1,35 @@
-"""report.md from a run folder's files (manifest.json, metrics.json, scores.csv); never touches models or videos."""
+"""report.md from run folders' files (manifest.json, metrics.json, scores.csv); never touches models or videos.
+
+The whole report is one `string.Template` (Jinja2 is not a project dependency); sections are rendered by small
+functions into its placeholders. metrics.json of schema 1 (no intervals) still renders, without the extras.
+"""
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
+from string import Template
 from typing import Sequence
 
-from .tables import column_label, drop_table, main_table, markdown_table
+from .figures import run_figures
+from .tables import (column_label, drop_table, group_table, main_table, markdown_table, operating_table,
+                     robustness_tables)
+
+REPORT_TEMPLATE = Template("""\
+# Deepfake detector robustness report
+
+${summary}
+## Results (video level)
+
+${results_intro}
+
+${main_table}
+
+${operating}${changes}${robustness}${groups}${frame}${figures}${gallery}${undefined}${skipped}---
+Per-video scores (one row per video, detector and level, skipped videos included) are in `scores.csv` of each
+run folder; every table here can be rebuilt from it with `python -m benchmarks report RUN_DIR`.
+""")
 
 
 def load_run(run_dir: Path) -> dict:
@@ -16,51 +39,135 @@ def load_run(run_dir: Path) -> dict:
         raise FileNotFoundError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
     with (run_dir / "scores.csv").open(newline="", encoding="utf-8") as handle:
         scores = list(csv.DictReader(handle))
+    doc = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     return {"dir": run_dir, "name": run_dir.name,
             "manifest": json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
-            "metrics": json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["video"],
-            "scores": scores}
+            "metrics": doc["video"], "doc": doc, "scores": scores}
 
 
-def render(runs: Sequence[dict]) -> str:
+def _section(title: str, body: str | None, intro: str = "") -> str:
+    if not body:
+        return ""
+    return f"### {title}\n\n" + (f"{intro}\n\n" if intro else "") + f"{body}\n\n"
+
+
+def _columns(runs: Sequence[dict], key: str = "metrics") -> tuple[list[dict], list[str]]:
     several_runs = len(runs) > 1
     entries, labels = [], []
     for run in runs:
-        several_detectors = len({m["detector"] for m in run["metrics"]}) > 1
-        for entry in run["metrics"]:
+        items = run[key] if key == "metrics" else run["doc"].get(key, [])
+        several_detectors = len({m["detector"] for m in items}) > 1
+        for entry in items:
             entries.append({**entry, "run": run["name"]})
             labels.append(column_label(entry, several_detectors, run["name"] if several_runs else None))
-    parts = ["# Deepfake detector robustness report", ""]
-    for run in runs:
-        parts += _summary(run, several_runs)
-    parts += ["## Results (video level)", "",
-              "Rows are metrics, columns are " + ("run / " if several_runs else "")
-              + "detector / perturbation level. AUC and AP need both classes; accuracy is at threshold 0.5; "
-              "loss is the binary cross-entropy of the video P(fake).", "", main_table(entries, labels), ""]
-    drops = drop_table(entries, labels)
-    if drops:
-        parts += ["### Change against the clean level", "", drops, ""]
-    undefined = [(label, name, reason) for entry, label in zip(entries, labels)
-                 for name, reason in (entry.get("undefined") or {}).items()]
-    if undefined:
-        parts += ["### Metrics reported as n/a", "",
-                  markdown_table(["column", "metric", "reason"], undefined), ""]
-    for run in runs:
-        parts += _skipped(run, several_runs)
-    parts += ["---", "Per-video scores (one row per video, detector and level, skipped videos included) are in "
-              "`scores.csv` of each run folder; every table here can be rebuilt from it with "
-              "`python -m benchmarks report RUN_DIR`.", ""]
-    return "\n".join(parts)
+    return entries, labels
 
 
-def _summary(run: dict, several_runs: bool) -> list[str]:
+def render(runs: Sequence[dict], fig_dir: Path | None = None, fig_link: str = "figures") -> str:
+    """The report markdown; figures are written to `fig_dir` (none when None) and linked as `fig_link/NAME`."""
+    several_runs = len(runs) > 1
+    entries, labels = _columns(runs)
+    doc = runs[0]["doc"] if runs else {}
+    threshold_rule = doc.get("threshold_rule")
+    intro = ("Rows are metrics, columns are " + ("run / " if several_runs else "")
+             + "detector / perturbation level. AUC and AP need both classes; accuracy is at threshold 0.5; "
+             "loss is the binary cross-entropy of the video P(fake)"
+             + f" (video score: `{doc.get('aggregate', 'mean')}` of frame scores).")
+    boot = doc.get("bootstrap")
+    if boot and boot.get("resamples"):
+        intro += (f" Brackets: {boot['confidence']:.0%} percentile bootstrap interval over videos "
+                  f"({boot['resamples']} resamples, seed {boot['seed']}; resamples without both classes skipped).")
+    fields = {
+        "summary": "".join(_summary(run, several_runs) for run in runs),
+        "results_intro": intro,
+        "main_table": main_table(entries, labels),
+        "operating": _section("Operating points", operating_table(entries, labels),
+                              f"Clean threshold: {threshold_rule}; kept for every level." if threshold_rule else ""),
+        "changes": _section("Change against the clean level", drop_table(entries, labels),
+                            "Paired bootstrap on the videos scored at both levels; * = the interval excludes zero."
+                            if any(e.get("change") for e in entries) else ""),
+        "robustness": _robustness(runs, several_runs),
+        "groups": _section("Breakdown by group", group_table(
+            [{**g, "run": r["name"]} for r in runs for g in r["doc"].get("groups", [])]),
+            "A group column only fakes have (e.g. manipulation method) is scored as the group's fakes against all "
+            "reals; a column both classes have uses the group's own videos."),
+        "frame": _frame(runs),
+        "figures": _figures(runs, fig_dir, fig_link) if fig_dir else "",
+        "gallery": _gallery(runs, fig_dir, fig_link) if fig_dir else "",
+        "undefined": _undefined(entries, labels),
+        "skipped": "".join(_skipped(run, several_runs) for run in runs),
+    }
+    return REPORT_TEMPLATE.substitute(fields)
+
+
+def _robustness(runs: Sequence[dict], several_runs: bool) -> str:
+    out = ""
+    for run in runs:
+        summary = run["doc"].get("robustness")
+        tables = robustness_tables(summary) if summary else []
+        if not tables:
+            continue
+        ref = summary.get("reference")
+        intro = ("AUC drop = clean AUC - level AUC; relative = level AUC / clean AUC. Graded levels `TYPE:SEVERITY`: "
+                 "per-type mean AUC over severities, Avg over types, Drop = Clean - Avg"
+                 + (f"; CE = sum over severities of (1 - AUC) / the same for `{ref}`, mCE = mean CE." if ref else "."))
+        title = "Robustness summary" + (f" (`{run['name']}`)" if several_runs else "")
+        out += _section(title, "\n\n".join(tables), intro)
+    return out
+
+
+def _frame(runs: Sequence[dict]) -> str:
+    entries, labels = _columns(runs, "frame")
+    if not entries:
+        return ""
+    rows = [[name] + [("n/a" if e.get(k) is None else f"{e[k]:.3f}") for e in entries]
+            for name, k in (("AUC", "auc"), ("AP", "ap"), ("accuracy", "accuracy"), ("loss", "log_loss"),
+                            ("EER", "eer"))]
+    rows.append(["frames scored"] + [str(e["n_scored"]) for e in entries])
+    return _section("Frame level", markdown_table(["metric", *labels], rows),
+                    "Every sampled frame carries its video's label (frames of a video are not independent).")
+
+
+def _figures(runs: Sequence[dict], fig_dir: Path, link: str) -> str:
+    lines = []
+    for run in runs:
+        prefix = f"{run['name']}-" if len(runs) > 1 else ""
+        for caption, path in run_figures(run["name"], run["metrics"], fig_dir, prefix):
+            lines.append(f"![{caption}]({link}/{path.name})\n")
+    return _section("Figures", "\n".join(lines))
+
+
+def _gallery(runs: Sequence[dict], fig_dir: Path, link: str) -> str:
+    lines = []
+    for run in runs:
+        src = Path(run["dir"]) / "gallery.png"
+        if src.is_file():
+            fig_dir.mkdir(parents=True, exist_ok=True)
+            name = f"gallery-{run['name']}.png" if len(runs) > 1 else "gallery.png"
+            shutil.copyfile(src, fig_dir / name)
+            lines.append(f"![perturbation gallery {run['name']}]({link}/{name})\n")
+    return _section("Perturbation gallery", "\n".join(lines))
+
+
+def _undefined(entries: Sequence[dict], labels: Sequence[str]) -> str:
+    rows = [(label, name, reason) for entry, label in zip(entries, labels)
+            for name, reason in (entry.get("undefined") or {}).items()]
+    return _section("Metrics reported as n/a", markdown_table(["column", "metric", "reason"], rows) if rows else None)
+
+
+def _summary(run: dict, several_runs: bool) -> str:
     m = run["manifest"]
     ds = m["dataset"]
     title = f"## Run `{run['name']}`" if several_runs else "## Run"
+    counts = {}
+    for row in run["scores"]:
+        counts.setdefault(row["video_id"], row["label"])
     lines = [title, "",
              f"- dataset: **{ds['name']}** (split `{ds['split']}`, root `{ds['root']}`), "
              f"{ds.get('n_selected', ds.get('n_total'))} videos selected of {ds.get('n_total')} "
              f"({ds.get('n_real')} real / {ds.get('n_fake')} fake in the split), fingerprint `{ds['fingerprint'][:12]}`",
+             f"- videos in scores.csv: {len(counts)} ({list(counts.values()).count('0')} real / "
+             f"{list(counts.values()).count('1')} fake)",
              f"- seed {m['seed']}, frames per video {m['config']['num_frames']}, status {m['status']}, "
              f"commit `{m.get('git_commit', 'unknown')}`, started {m.get('started')}",
              "- protocol: " + m["protocol"], "", "Detectors:", ""]
@@ -74,25 +181,25 @@ def _summary(run: dict, several_runs: bool) -> list[str]:
     for name, info in m["levels"].items():
         steps = ", ".join(f"`{s}`" for s in info.get("steps", [])) or "none"
         lines.append(f"- `{name}`: {info['description']}. Steps: {steps}")
-    return lines + [""]
+    return "\n".join(lines) + "\n\n"
 
 
-def _skipped(run: dict, several_runs: bool) -> list[str]:
+def _skipped(run: dict, several_runs: bool) -> str:
     seen: dict[str, dict] = {}
     for row in run["scores"]:
         if row["status"] != "ok":
             seen.setdefault(row["video_id"], row)
-    heading = "### Skipped videos" + (f" (`{run['name']}`)" if several_runs else "")
+    heading = "Skipped videos" + (f" (`{run['name']}`)" if several_runs else "")
     if not seen:
-        return [heading, "", "None: every video was scored.", ""]
+        return _section(heading, "None: every video was scored.")
     rows = [[f"`{vid}`", "fake" if row["label"] == "1" else "real", row["status"], row["message"]]
             for vid, row in sorted(seen.items())]
-    return [heading, "", f"{len(seen)} videos could not be scored and are excluded from the metrics:", "",
-            markdown_table(["video", "label", "status", "reason"], rows), ""]
+    return _section(heading, markdown_table(["video", "label", "status", "reason"], rows),
+                    f"{len(seen)} videos could not be scored and are excluded from the metrics:")
 
 
-def write_report(run_dirs: Sequence[Path], out: Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render([load_run(d) for d in run_dirs]), encoding="utf-8")
-    return out
+def write_report(run_dirs: Sequence[Path], out: Path, fmt: str | None = None) -> Path:
+    """Write the report; `out` is a file (`report.md`, `x.html`, ...) or a folder (gets `report.<fmt>`).
+    Figures go to `figures/` next to the report (inlined into HTML)."""
+    from .formats import write  # late: formats imports this module
+    return write([load_run(d) for d in run_dirs], Path(out), fmt)

@@ -1,0 +1,168 @@
+"""Extended metrics, bootstrap intervals, paired changes and robustness summaries (synthetic scores, fast)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
+
+from benchmarks import bootstrap as boot
+from benchmarks.metrics import (aggregate_video_score, binary_metrics, eer, frame_rows, level_metrics,
+                                rescore_rows, tpr_at_fpr, youden_threshold)
+from benchmarks.robustness import corruption_error, group_breakdown, run_metrics, split_level, summarise
+
+
+def test_extended_hand_computed_case():
+    m = binary_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    assert m["confusion"] == {"tn": 2, "fp": 0, "fn": 1, "tp": 1}
+    assert m["precision"] == 1.0 and m["recall"] == 0.5 and m["f1"] == pytest.approx(2 / 3)
+    assert m["balanced_accuracy"] == pytest.approx(0.75)
+    # ROC points (fpr, tpr): (0,0) (0,.5) (.5,.5) (.5,1) (1,1): FNR = FPR = 0.5 on the segment at fpr 0.5
+    assert m["eer"] == pytest.approx(0.5)
+    assert m["tpr_at_fpr_1"] == 0.5 and m["tpr_at_fpr_5"] == 0.5
+
+
+def test_eer_and_tpr_at_fpr_known_case():
+    # reals 0..99, fakes 10.5..109.5 (no ties). At threshold t: FPR = (100 - t) / 100, FNR = (t - 10.5) / 100,
+    # equal at t = 55.25 -> EER 0.4475. FPR <= 5% allows t = 94.5 (fakes 84.5.. -> 16 fakes); FPR <= 1%: t = 98.5
+    reals = np.arange(100.0)
+    y = np.r_[np.zeros(100), np.ones(100)].astype(int)
+    p = np.r_[reals, reals + 10.5]
+    assert eer(y, p) == pytest.approx(0.4475, abs=0.006)
+    assert tpr_at_fpr(y, p, 0.05) == pytest.approx(0.16)
+    assert tpr_at_fpr(y, p, 0.01) == pytest.approx(0.12)
+    perfect = binary_metrics([0, 1], [0.2, 0.9])
+    assert perfect["eer"] == 0.0 and perfect["tpr_at_fpr_1"] == 1.0
+
+
+def test_extended_metrics_match_sklearn():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0.001, 0.999)
+    m = binary_metrics(y, p)
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p >= 0.5))
+    assert m["f1"] == pytest.approx(f1_score(y, p >= 0.5))
+
+
+def test_youden_threshold_separates_and_is_kept_for_other_levels():
+    assert youden_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.3)
+    assert youden_threshold([1, 1], [0.1, 0.2]) is None
+    rows = [{"video_id": str(i), "detector": "d", "level": lv, "status": "ok", "label": str(y), "score": str(s)}
+            for lv, scores in (("none", [0.1, 0.2, 0.3, 0.4]), ("x", [0.1, 0.35, 0.25, 0.4]))
+            for i, (y, s) in enumerate(zip([0, 0, 1, 1], scores))]
+    assert level_metrics(rows, "d", "x", 0.3).accuracy == pytest.approx(0.5)
+
+
+def test_aggregations_and_rescoring():
+    assert aggregate_video_score([0.1, 0.2, 0.9], "median") == pytest.approx(0.2)
+    assert aggregate_video_score([0.1, 0.2, 0.9], "max") == pytest.approx(0.9)
+    assert aggregate_video_score([0.5, 0.5], "logit-mean") == pytest.approx(0.5)
+    z = (math.log(0.9 / 0.1) + math.log(0.2 / 0.8)) / 2
+    assert aggregate_video_score([0.9, 0.2], "logit-mean") == pytest.approx(1 / (1 + math.exp(-z)))
+    with pytest.raises(ValueError):
+        aggregate_video_score([0.5], "mode")
+    rows = [{"score": "0.4", "frame_scores": "0.1 0.9 0.2", "status": "ok", "video_id": "v", "label": "1"}]
+    assert float(rescore_rows(rows, "max")[0]["score"]) == pytest.approx(0.9)
+    assert [r["score"] for r in frame_rows(rows)] == [0.1, 0.9, 0.2]
+
+
+def test_bootstrap_replicates_equal_sklearn_on_the_resample():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 40)
+    p = rng.random(40)
+    idx = boot.resample_indices(40, 5, seed=3)
+    reps, valid = boot.replicates(y, p, idx)
+    for b in range(5):
+        assert valid[b]
+        assert reps["auc"][b] == pytest.approx(roc_auc_score(y[idx[b]], p[idx[b]]))
+        assert reps["accuracy"][b] == pytest.approx(accuracy_score(y[idx[b]], p[idx[b]] >= 0.5))
+        assert reps["log_loss"][b] == pytest.approx(log_loss(y[idx[b]], p[idx[b]], labels=[0, 1]))
+
+
+def test_resamples_without_both_classes_are_skipped_and_counted():
+    ci = boot.bootstrap_ci([0, 1, 1, 1], [0.2, 0.7, 0.8, 0.9], n_boot=200, seed=0)
+    assert 0 < ci["auc"].n_skipped < 200 and ci["auc"].lo is not None
+
+
+def test_bootstrap_interval_covers_the_true_auc():
+    """Binormal scores, separation d: true AUC = Phi(d / sqrt 2). 100 repetitions x 200 videos x 100 resamples (fewer than 200 to keep the suite fast)."""
+    d, truth = 1.0, norm.cdf(1.0 / math.sqrt(2))
+    rng = np.random.default_rng(12)
+    covered = 0
+    for rep in range(100):
+        y = np.r_[np.zeros(100), np.ones(100)].astype(int)
+        p = rng.normal(d * y, 1.0)
+        ci = boot.bootstrap_ci(y, p, n_boot=100, seed=rep, metrics=("auc",))["auc"]
+        covered += ci.lo <= truth <= ci.hi
+    assert 88 <= covered <= 99
+
+
+def test_paired_bootstrap_detects_a_real_drop_and_not_a_null_change():
+    rng = np.random.default_rng(7)
+    y = np.r_[np.zeros(100), np.ones(100)].astype(int)
+    clean = rng.normal(1.5 * y, 1.0)
+    dropped = boot.paired_change(y, clean, clean + rng.normal(0, 1.5, 200) - 0.5 * y, n_boot=300, seed=0,
+                                 metrics=("auc",))["auc"]
+    assert dropped.estimate < 0 and dropped.excludes_zero and dropped.hi < 0
+    null = boot.paired_change(y, clean, clean + rng.normal(0, 0.05, 200), n_boot=300, seed=0, metrics=("auc",))["auc"]
+    assert not null.excludes_zero and null.n_common == 200
+
+
+def test_align_pairs_common_videos():
+    common, a, b = boot.align(["v2", "v1", "v3"], ["v3", "v1"])
+    assert common == ["v1", "v3"] and a.tolist() == [1, 2] and b.tolist() == [1, 0]
+
+
+def test_graded_summary_and_mce_hand_made():
+    auc = {"a": {"none": 0.9, "GB:1": 0.8, "GB:2": 0.6, "JPEG:1": 0.7, "JPEG:2": 0.5},
+           "ref": {"none": 0.9, "GB:1": 0.6, "GB:2": 0.4, "JPEG:1": 0.7, "JPEG:2": 0.5}}
+    s = summarise(auc, reference="ref")
+    a = s["detectors"]["a"]
+    assert a["types"] == pytest.approx({"GB": 0.7, "JPEG": 0.6})
+    assert a["avg"] == pytest.approx(0.65) and a["drop"] == pytest.approx(0.25)
+    assert a["levels"]["GB:2"]["drop"] == pytest.approx(0.3)
+    assert a["levels"]["GB:2"]["relative"] == pytest.approx(0.6 / 0.9)
+    assert a["ce"]["GB"] == pytest.approx((0.2 + 0.4) / (0.4 + 0.6))
+    assert a["ce"]["JPEG"] == pytest.approx(1.0)
+    assert a["mce"] == pytest.approx((0.6 + 1.0) / 2)
+    assert s["detectors"]["ref"]["mce"] == pytest.approx(1.0)
+    assert "ce" not in summarise(auc, reference="missing")["detectors"]["a"]
+    assert split_level("GB:3") == ("GB", 3) and split_level("heavy") is None
+    assert corruption_error({1: 0.5}, {"GB:1": None}, "GB") is None
+
+
+def _row(vid, label, score, level="none", groups=None, det="d"):
+    return {"video_id": vid, "label": str(label), "split": "test", "detector": det, "level": level,
+            "score": repr(score), "n_frames": 2, "status": "ok", "message": "",
+            "frame_scores": f"{score} {score}", "groups": json.dumps(groups) if groups else ""}
+
+
+def test_group_breakdown_fake_only_column_uses_all_reals():
+    rows = [_row("r1", 0, 0.1, groups={"source": "a"}), _row("r2", 0, 0.6, groups={"source": "b"}),
+            _row("f1", 1, 0.9, groups={"source": "a", "method": "DF"}),
+            _row("f2", 1, 0.4, groups={"source": "b", "method": "FS"})]
+    out = {(g["column"], g["value"]): g for g in group_breakdown(rows, "d", "none")}
+    assert out[("method", "DF")]["reals"] == "all reals" and out[("method", "DF")]["n_real"] == 2
+    assert out[("method", "DF")]["auc"] == 1.0 and out[("method", "FS")]["auc"] == 0.5
+    assert out[("source", "b")]["reals"] == "group's own" and out[("source", "b")]["auc"] == 0.0
+
+
+def test_run_metrics_document():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        y = i % 2
+        s = float(np.clip(rng.normal(0.3 + 0.4 * y, 0.15), 0.01, 0.99))
+        rows += [_row(f"v{i}", y, s), _row(f"v{i}", y, float(np.clip(s + rng.normal(0, 0.3), 0.01, 0.99)), "GB:1")]
+    doc = run_metrics(rows, ["d"], ["none", "GB:1"], n_boot=200, seed=1)
+    clean, gb = doc["video"]
+    assert clean["ci"]["auc"][0] <= clean["auc"] <= clean["ci"]["auc"][1]
+    assert gb["change"]["auc"]["n_common"] == 40 and "change" not in clean
+    assert gb["change"]["auc"]["estimate"] == pytest.approx(gb["auc"] - clean["auc"])
+    assert doc["robustness"]["detectors"]["d"]["types"]["GB"] == pytest.approx(gb["auc"])
+    assert doc["frame"][0]["n_scored"] == 80
+    assert run_metrics(rows, ["d"], ["none", "GB:1"], n_boot=200, seed=1) == doc  # seeded: reproducible
