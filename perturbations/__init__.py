@@ -1,53 +1,47 @@
-"""Perturbation levels by name: `perturbations.get("heavy").apply(frames, seed)`.
+"""Perturbation levels by name or spec: `perturbations.get("heavy").apply(frames, seed)`.
 
-Levels are registered as "module:function" strings and imported on first use, so `none` needs no
-imgaug.
+Named levels come from `levels.toml` (plus files added with `load_levels_file`); inline specs such as
+`GB:3`, `JPEG:5+GNC:2`, `df:mix` build levels on the fly, and `expand` also takes groups (`all`,
+`df:all`, `df:3`). Implementations are imported on first use: importing this package imports neither
+imgaug nor av.
 """
 from __future__ import annotations
 
-import importlib
-
-from .base import Level, SeedLike, identity, seed_for
+from .base import STAGES, Level, SeedLike, identity, seed_for
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS  # plain tuples: imgaug itself is imported on first use
+from .spec import expand_specs, load_levels_file, parse_level, registry
+from .steps import DF_TYPES, TYPES, Step, make_step
 
-__all__ = ["Level", "SeedLike", "available", "expand", "get", "seed_for"]
-
-_LEVELS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "none": ("", "clean: no perturbation (the baseline every drop is measured against)", ()),
-    "flip": ("perturbations.imgaug_levels:flip",
-             "slight rotation and/or vertical flip: imgaug Flipud(0.5) + Affine(rotate=(-20, 20))",
-             FLIP_STEPS),
-    "heavy": ("perturbations.imgaug_levels:heavy",
-              "the published heavy imgaug pipeline (brightness, blur, dropout, noise, contrast, grayscale, flip, rotation)",
-              HEAVY_STEPS),
-}
+__all__ = ["DF_TYPES", "STAGES", "TYPES", "Level", "SeedLike", "Step", "available", "describe", "expand", "get",
+           "load_levels_file", "make_gallery", "make_step", "seed_for", "step_types"]
 
 
 def available() -> list[str]:
-    return list(_LEVELS)
+    """Named levels (built-in and loaded files), in definition order."""
+    return list(registry())
 
 
 def describe(name: str) -> str:
-    return _LEVELS[name][1]
+    """One-line description of a named level or a single-level spec."""
+    return get(name).description
+
+
+def step_types() -> dict[str, str]:
+    """Step type -> one-line summary (for `list`)."""
+    return {name: t.summary for name, t in TYPES.items()}
 
 
 def get(level: str) -> Level:
-    """The level object for a name; unknown names raise a ValueError listing the known ones."""
-    if level not in _LEVELS:
-        raise ValueError(f"unknown perturbation level {level!r}; available: {', '.join(_LEVELS)}")
-    target, description, steps = _LEVELS[level]
-    if not target:
-        return Level(level, description, identity, steps)
-    module_name, func_name = target.split(":")
-    transform = getattr(importlib.import_module(module_name), func_name)
-    return Level(level, description, transform, steps)
+    """The Level for a name or single-level spec; unknown names raise a ValueError listing the known ones."""
+    return parse_level(level)
 
 
 def expand(spec: str) -> list[str]:
-    """`none`, `heavy`, `flip,heavy` or `all` -> level names, clean baseline first, no repeats."""
-    names = available() if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
-    for name in names:
-        if name not in _LEVELS:
-            raise ValueError(f"unknown perturbation level {name!r}; available: {', '.join(_LEVELS)}, all")
-    ordered = ["none"] + [n for n in names if n != "none"]
-    return list(dict.fromkeys(ordered))
+    """`none`, `heavy`, `flip,heavy`, `all`, `heavy,GB:3,df:2`, `df:all` ... -> level names, clean baseline first."""
+    return expand_specs(spec)
+
+
+def make_gallery(*args, **kwargs):
+    """See `perturbations.gallery.make_gallery` (imported lazily)."""
+    from .gallery import make_gallery as impl
+    return impl(*args, **kwargs)

@@ -54,9 +54,13 @@ def _apply_sequential(augmenters: list, frames: np.ndarray, rng: np.random.Gener
     frame gives every frame identical parameters (and identical noise/dropout patterns), i.e. a
     video-consistent transform, as when a whole video is augmented at once.
     """
+    return _apply_seeded(augmenters, frames, int(rng.integers(0, 2**31 - 1)))
+
+
+def _apply_seeded(augmenters: list, frames: np.ndarray, seed: int) -> np.ndarray:
     iaa = _iaa()
     seq = iaa.Sequential(augmenters)
-    seq.seed_(int(rng.integers(0, 2**31 - 1)))
+    seq.seed_(seed)
     frozen = seq.to_deterministic()
     return np.stack([frozen(image=frame) for frame in frames])
 
@@ -67,3 +71,11 @@ def flip(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def heavy(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _apply_sequential(_heavy_augmenters(_iaa()), frames, rng)
+
+
+def pipeline(frames: np.ndarray, rng: np.random.Generator, pipeline: str) -> tuple[np.ndarray, dict]:
+    """The IMGAUG step: `flip` or `heavy`, seeded exactly as `flip()`/`heavy()`; reports the imgaug seed."""
+    seed = int(rng.integers(0, 2**31 - 1))
+    iaa = _iaa()
+    augmenters = _flip_augmenters(iaa) if pipeline == "flip" else _heavy_augmenters(iaa)
+    return _apply_seeded(augmenters, frames, seed), {"imgaug_seed": seed}

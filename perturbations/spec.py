@@ -1,0 +1,191 @@
+"""Level specs: the registry of named levels (TOML files) and inline specs (`GB:3`, `JPEG:5+GNC:2`, `df:3`).
+
+Grammar of one level: `STEP(+STEP)*` with `STEP = TYPE[:SEVERITY][@STAGE]` or a named level's name.
+Groups (only in `expand`): `all` (named levels with `in_all`), `df:all` (35 levels CS:1..VC:5),
+`df:N` (the seven DF types at severity N); `df:mix` is a single level (a random mixture per video).
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .base import STAGES, Level
+from .steps import DF_TYPES, TYPES, Step, make_step
+
+BUILTIN_FILE = Path(__file__).with_name("levels.toml")
+SPEC_HELP = "all, df:all, df:1..df:5, df:mix, or steps like GB:3+JPEG:5"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_LEVEL_KEYS = {"description", "steps", "in_all"}
+
+
+@dataclass(frozen=True)
+class LevelDef:
+    name: str
+    description: str
+    ops: tuple[Step, ...]
+    in_all: bool
+    source: str
+
+    def level(self) -> Level:
+        return Level(self.name, self.description, None, _descriptions(self.ops), self.ops, self.in_all)
+
+
+_REGISTRY: dict[str, LevelDef] = {}
+
+
+def _descriptions(ops: Iterable[Step]) -> tuple[str, ...]:
+    return tuple(line for op in ops for line in op.describe())
+
+
+def registry() -> dict[str, LevelDef]:
+    if not _REGISTRY:
+        _REGISTRY.update(_read_levels_file(BUILTIN_FILE, {}))
+    return _REGISTRY
+
+
+def load_levels_file(path: str | Path) -> list[str]:
+    """Register the levels of a user TOML file; all-or-nothing. Returns the new names.
+
+    Errors are one-line ValueErrors naming the file and the key, e.g.
+    `my.toml: levels.blurry.steps[0]: unknown step type 'BLUR' (types: ...)`.
+    """
+    new = _read_levels_file(Path(path), registry())
+    _REGISTRY.update(new)
+    return list(new)
+
+
+def _read_levels_file(path: Path, existing: dict[str, LevelDef]) -> dict[str, LevelDef]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read levels file: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: invalid TOML: {exc}") from None
+    extra = set(data) - {"levels"}
+    if extra or not isinstance(data.get("levels"), dict):
+        raise ValueError(f"{path}: expected only a [levels.NAME] table per level"
+                         + (f"; unknown top-level key {sorted(extra)[0]!r}" if extra else ""))
+    out: dict[str, LevelDef] = {}
+    for name, body in data["levels"].items():
+        where = f"{path}: levels.{name}"
+        if not _NAME.match(name) or name in ("all", "df") or name.upper() in TYPES:
+            raise ValueError(f"{where}: bad level name (letters, digits, _ . - only; not 'all' or a step type)")
+        if name in existing:
+            raise ValueError(f"{where}: duplicate level name (already defined in {existing[name].source})")
+        if not isinstance(body, dict):
+            raise ValueError(f"{where}: must be a table with description and steps")
+        unknown = set(body) - _LEVEL_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r} (keys: {', '.join(sorted(_LEVEL_KEYS))})")
+        steps = body.get("steps")
+        if not isinstance(steps, list):
+            raise ValueError(f"{where}.steps: missing or not a list of step tables")
+        ops: list[Step] = []
+        for i, raw in enumerate(steps):
+            try:
+                ops.extend(_step_from_table(raw, {**existing, **out}))
+            except ValueError as exc:
+                raise ValueError(f"{where}.steps[{i}]: {exc}") from None
+        description = body.get("description", "")
+        in_all = body.get("in_all", True)
+        if not isinstance(description, str) or not isinstance(in_all, bool):
+            raise ValueError(f"{where}: description must be a string and in_all a boolean")
+        out[name] = LevelDef(name, description or " + ".join(op.label() for op in ops), tuple(ops), in_all, str(path))
+    return out
+
+
+def _step_from_table(raw: Any, known: dict[str, LevelDef]) -> list[Step]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"must be a table like {{ type = \"GB\", severity = 3 }}, got {raw!r}")
+    raw = dict(raw)
+    if "level" in raw and len(raw) == 1:
+        if raw["level"] not in known:
+            raise ValueError(f"unknown level {raw['level']!r}")
+        return list(known[raw["level"]].ops)
+    step_type = raw.pop("type", None)
+    if not isinstance(step_type, str):
+        raise ValueError("missing step type (type = \"GB\", ...)")
+    severity = raw.pop("severity", None)
+    stage = raw.pop("stage", None)
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+    return [make_step(step_type, severity, raw, stage)]
+
+
+# --- inline specs -------------------------------------------------------------------------
+
+def _unknown(token: str, detail: str = "") -> ValueError:
+    known = ", ".join(registry())
+    return ValueError(f"unknown perturbation level {token!r}{': ' + detail if detail else ''}; "
+                      f"available: {known}, {SPEC_HELP}")
+
+
+def _inline_step(token: str) -> tuple[str, list[Step]]:
+    body, _, stage = token.partition("@")
+    if stage and stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    if body in registry() and not stage:
+        return body, list(registry()[body].ops)
+    type_name, sep, severity_text = body.partition(":")
+    if type_name.upper() not in TYPES:
+        raise KeyError(type_name)
+    severity = None
+    if sep:
+        if not re.fullmatch(r"\d+", severity_text):
+            raise ValueError(f"severity must be an integer 1-5, got {severity_text!r}")
+        severity = int(severity_text)
+    step = make_step(type_name, severity, None, stage or None)
+    return step.label(), [step]
+
+
+def parse_level(spec: str) -> Level:
+    """The Level for one single-level spec (named, inline, or df:mix); groups are an error here."""
+    spec = spec.strip()
+    if spec in registry():
+        return registry()[spec].level()
+    if spec == "df:mix":
+        ops = (make_step("DFMIX"),)
+        return Level("df:mix", "DeeperForensics-1.0 mixture: 2-4 random DF distortions at random severities per video",
+                     None, _descriptions(ops), ops, False)
+    if spec in ("all", "df:all") or re.fullmatch(r"df:\d+", spec) or "," in spec:
+        raise ValueError(f"{spec!r} is a group of levels: use perturbations.expand({spec!r})")
+    if not spec:
+        raise _unknown(spec)
+    names, ops = [], []
+    for token in spec.split("+"):
+        try:
+            label, steps = _inline_step(token.strip())
+        except KeyError:
+            raise _unknown(spec, f"unknown step type {token.strip().partition(':')[0]!r} "
+                                 f"(types: {', '.join(TYPES)})") from None
+        except ValueError as exc:
+            raise ValueError(f"bad perturbation level {spec!r}: {exc}") from None
+        names.append(label)
+        ops.extend(steps)
+    name = "+".join(names)
+    return Level(name, " then ".join(f"{op.label()}: {op.type.summary}" for op in ops), None, _descriptions(ops),
+                 tuple(ops), False)
+
+
+def expand_specs(spec: str | Iterable[str]) -> list[str]:
+    """Comma-separated specs (or a list of them) -> canonical level names, `none` first, no repeats."""
+    text = spec if isinstance(spec, str) else ",".join(spec)
+    names: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if token == "all":
+            names.extend(n for n, d in registry().items() if d.in_all)
+        elif token == "df:all":
+            names.extend(f"{t}:{s}" for t in DF_TYPES for s in range(1, 6))
+        elif re.fullmatch(r"df:\d+", token):
+            severity = int(token[3:])
+            if not 1 <= severity <= 5:
+                raise ValueError(f"bad perturbation level {token!r}: DeeperForensics severities are 1-5")
+            names.extend(f"{t}:{severity}" for t in DF_TYPES)
+        else:
+            names.append(parse_level(token).name)
+    return list(dict.fromkeys(["none"] + [n for n in names if n != "none"]))

@@ -1,0 +1,231 @@
+"""Step types: what each perturbation is, its parameters per severity, and where it may run.
+
+Implementations are "module:function" strings imported on first use, so importing `perturbations`
+never imports imgaug or av. A frame function is `fn(frames, rng, **params) -> (frames, drawn)`;
+a video function (stage `video`) is `fn(src, dst, rng, **params) -> settings`.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .base import STAGES
+
+IMAGE = ("frame", "face")  # per-image operations: full frames or face crops (face is the default protocol)
+SEQUENCE = ("video", "frame", "face")  # codecs and temporal edits: the file, the sampled frames or the crops
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: type
+    default: Any = None  # None: required (given by the severity table)
+    check: Callable[[Any], bool] | None = None
+    hint: str = ""
+
+    def validate(self, value: Any) -> Any:
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ValueError(f"must be {self.kind.__name__}{' ' + self.hint if self.hint else ''}, got {value!r}")
+        if self.check is not None and not self.check(value):
+            raise ValueError(f"must be {self.hint}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class StepType:
+    name: str
+    summary: str
+    frame_fn: str  # "module:function"
+    params: dict[str, Param]
+    severities: tuple[dict[str, Any], ...] = ()  # 5 entries, or () for types without severity
+    stages: tuple[str, ...] = IMAGE
+    video_fn: str = ""
+
+    def function(self, video: bool = False) -> Callable:
+        module, func = (self.video_fn if video else self.frame_fn).split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One configured step: a type, its full parameters, the severity it came from, an optional pinned stage."""
+
+    type: StepType
+    params: tuple[tuple[str, Any], ...]
+    severity: int | None = None
+    stage: str | None = None  # pinned (`@video`), else resolved from the protocol
+
+    def label(self) -> str:
+        text = self.type.name
+        if self.severity is not None:
+            text += f":{self.severity}"
+        else:
+            extra = {k: v for k, v in self.params if self.type.params[k].default != v}
+            if extra:
+                text += "(" + ",".join(f"{k}={v}" for k, v in extra.items()) + ")"
+        return text + (f"@{self.stage}" if self.stage else "")
+
+    def describe(self) -> list[str]:
+        if self.type.name == "IMGAUG":
+            from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS
+            return list({"flip": FLIP_STEPS, "heavy": HEAVY_STEPS}[dict(self.params)["pipeline"]])
+        return [f"{self.label()} " + ", ".join(f"{k}={v}" for k, v in self.params)]
+
+    def apply(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        return self.type.function()(frames, rng, **dict(self.params))
+
+    def apply_video(self, src: str, dst: str, rng: np.random.Generator) -> dict:
+        if "video" not in self.type.stages:
+            raise ValueError(f"step {self.label()} cannot run at the video stage")
+        return self.type.function(video=True)(src, dst, rng, **dict(self.params))
+
+
+def make_step(type_name: str, severity: int | None = None, params: dict[str, Any] | None = None,
+              stage: str | None = None) -> Step:
+    """Validated step; errors are one line naming the problem (callers add file/key context)."""
+    name = type_name.upper()
+    if name not in TYPES:
+        raise ValueError(f"unknown step type {type_name!r} (types: {', '.join(TYPES)})")
+    st = TYPES[name]
+    values: dict[str, Any] = {k: p.default for k, p in st.params.items()}
+    if severity is not None:
+        if not st.severities:
+            raise ValueError(f"{name} takes no severity (give parameters instead: {', '.join(st.params) or 'none'})")
+        if not isinstance(severity, int) or isinstance(severity, bool) or not 1 <= severity <= len(st.severities):
+            raise ValueError(f"{name}: severity must be an integer 1-{len(st.severities)}, got {severity!r}")
+        values.update(st.severities[severity - 1])
+    for key, value in (params or {}).items():
+        if key not in st.params:
+            raise ValueError(f"{name}: unknown parameter {key!r} (parameters: {', '.join(st.params) or 'none'})")
+        try:
+            values[key] = st.params[key].validate(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: parameter {key!r} {exc}") from None
+    missing = [k for k, v in values.items() if v is None]
+    if missing:
+        raise ValueError(f"{name} needs a severity 1-{len(st.severities)} or the parameters {', '.join(missing)}")
+    if stage is not None and stage not in st.stages:
+        raise ValueError(f"{name} cannot run at stage {stage!r} (allowed: {', '.join(st.stages)})")
+    return Step(st, tuple(values.items()), severity if not params else None, stage)
+
+
+def resolve_stages(ops: tuple[Step, ...], apply_at: str, level_name: str = "") -> tuple[str, ...]:
+    """Stage per step: pinned, else the latest allowed (`face` protocol) or earliest allowed (`frame`/`video`),
+    never earlier than the previous step's stage."""
+    if apply_at not in STAGES:
+        raise ValueError(f"apply_at must be one of {', '.join(STAGES)}, got {apply_at!r}")
+    current, out = 0, []
+    for op in ops:
+        allowed = [STAGES.index(s) for s in op.type.stages if STAGES.index(s) >= current]
+        if op.stage is not None:
+            pinned = STAGES.index(op.stage)
+            if pinned < current:
+                raise ValueError(f"level {level_name!r}: step {op.label()} (stage {op.stage}) cannot follow a "
+                                 f"{STAGES[current]}-stage step")
+            choice = pinned
+        elif not allowed:
+            raise ValueError(f"level {level_name!r}: step {op.label()} (stages {', '.join(op.type.stages)}) cannot "
+                             f"follow a {STAGES[current]}-stage step")
+        else:
+            choice = max(allowed) if apply_at == "face" else min(allowed)
+        out.append(STAGES[choice])
+        current = choice
+    return tuple(out)
+
+
+def _pos(x: float) -> bool:
+    return x > 0
+
+
+def _odd(k: int) -> bool:
+    return k >= 1 and k % 2 == 1
+
+
+def _frac(x: float) -> bool:
+    return 0.0 <= x < 1.0
+
+
+def _prob(x: float) -> bool:
+    return 0.0 <= x <= 1.0
+
+
+_CRF = Param(int, check=lambda v: 0 <= v <= 51, hint="0-51")
+_FPS = Param(int, 25, lambda v: v > 0, "> 0")
+_PRESET = Param(str, "medium", lambda v: v in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                                 "slow", "slower", "veryslow"), hint="an x264/x265 preset")
+_BORDER = Param(str, "reflect", lambda v: v in ("reflect", "constant"), hint="'reflect' or 'constant'")
+_DF = "perturbations.deeperforensics"
+_GEO = "perturbations.geometric"
+_TMP = "perturbations.temporal"
+_COD = "perturbations.codecs"
+
+TYPES: dict[str, StepType] = {t.name: t for t in [
+    StepType("CS", "DeeperForensics colour saturation: YCbCr chroma scaled toward neutral by `factor`",
+             f"{_DF}:color_saturation", {"factor": Param(float, check=lambda v: v >= 0, hint=">= 0")},
+             tuple({"factor": f} for f in (0.4, 0.3, 0.2, 0.1, 0.0))),
+    StepType("CC", "DeeperForensics colour contrast: pixel values multiplied by `factor` (toward black)",
+             f"{_DF}:color_contrast", {"factor": Param(float, check=lambda v: v >= 0, hint=">= 0")},
+             tuple({"factor": f} for f in (0.85, 0.725, 0.6, 0.475, 0.35))),
+    StepType("BW", "DeeperForensics block-wise: `blocks` grey 8x8 blocks per 256 px of the shorter side",
+             f"{_DF}:block_wise", {"blocks": Param(int, check=lambda v: v >= 0, hint=">= 0"),
+                                   "size": Param(int, 8, lambda v: v >= 1, ">= 1"),
+                                   "value": Param(int, 128, lambda v: 0 <= v <= 255, "0-255"),
+                                   "per_frame": Param(bool, True)},
+             tuple({"blocks": b} for b in (16, 32, 48, 64, 80))),
+    StepType("GNC", "DeeperForensics white Gaussian noise in YCbCr (variance on the [0, 1] scale)",
+             f"{_DF}:gaussian_noise_color", {"variance": Param(float, check=lambda v: v >= 0, hint=">= 0"),
+                                             "per_frame": Param(bool, True)},
+             tuple({"variance": v} for v in (0.001, 0.002, 0.005, 0.01, 0.05))),
+    StepType("GB", "DeeperForensics Gaussian blur: cv2.GaussianBlur, sigma = kernel / 6",
+             f"{_DF}:gaussian_blur", {"kernel": Param(int, check=_odd, hint="odd >= 1")},
+             tuple({"kernel": k} for k in (7, 9, 13, 17, 21))),
+    StepType("PX", "DeeperForensics 'JPEG' (pixelation): bilinear shrink by `factor`, enlarge back",
+             f"{_DF}:pixelation", {"factor": Param(int, check=lambda v: v >= 1, hint=">= 1")},
+             tuple({"factor": f} for f in (2, 3, 4, 5, 6))),
+    StepType("VC", "DeeperForensics video compression: real H.264 re-encode (libx264, yuv420p) at `crf`",
+             f"{_COD}:h264_clip", {"crf": _CRF, "preset": _PRESET, "fps": _FPS},
+             tuple({"crf": c} for c in (30, 32, 35, 38, 40)), SEQUENCE, f"{_COD}:h264_video"),
+    StepType("H265", "real H.265/HEVC re-encode (libx265, yuv420p) at `crf` (same CRFs as VC)",
+             f"{_COD}:h265_clip", {"crf": _CRF, "preset": _PRESET, "fps": _FPS},
+             tuple({"crf": c} for c in (30, 32, 35, 38, 40)), SEQUENCE, f"{_COD}:h265_video"),
+    StepType("JPEG", "real JPEG compression (cv2.imencode) at `quality`",
+             f"{_COD}:jpeg", {"quality": Param(int, check=lambda v: 0 <= v <= 100, hint="0-100")},
+             tuple({"quality": q} for q in (90, 70, 50, 30, 10))),
+    StepType("HFLIP", "horizontal (mirror) flip with probability `p`", f"{_GEO}:hflip", {"p": Param(float, 1.0, _prob, "0-1")}),
+    StepType("VFLIP", "vertical (upside-down) flip with probability `p`", f"{_GEO}:vflip", {"p": Param(float, 1.0, _prob, "0-1")}),
+    StepType("ROT", "rotation by `degrees` about the centre, random sign",
+             f"{_GEO}:rotate", {"degrees": Param(float), "border": _BORDER},
+             tuple({"degrees": float(d)} for d in (5, 10, 15, 20, 30))),
+    StepType("SCALE", "zoom in or out (random) by `zoom`, random shift up to `shift` x side per axis",
+             f"{_GEO}:scale", {"zoom": Param(float, check=lambda v: v >= 1, hint=">= 1"),
+                               "shift": Param(float, check=_frac, hint="0-1"), "border": _BORDER},
+             tuple({"zoom": z, "shift": s} for z, s in ((1.05, 0.02), (1.1, 0.04), (1.15, 0.06), (1.2, 0.08), (1.3, 0.1)))),
+    StepType("ASPECT", "stretch or squeeze (random) one axis (random) by `ratio` about the centre",
+             f"{_GEO}:aspect", {"ratio": Param(float, check=lambda v: v >= 1, hint=">= 1"), "border": _BORDER},
+             tuple({"ratio": r} for r in (1.05, 1.1, 1.15, 1.2, 1.3))),
+    StepType("DROP", "drop a random `fraction` of the frames (frame count shrinks)",
+             f"{_TMP}:drop", {"fraction": Param(float, check=_frac, hint="0-1")},
+             tuple({"fraction": f} for f in (0.1, 0.2, 0.3, 0.4, 0.5)), SEQUENCE, f"{_TMP}:drop_video"),
+    StepType("DUP", "duplicate a random `fraction` of the frames in place (frame count grows)",
+             f"{_TMP}:dup", {"fraction": Param(float, check=_prob, hint="0-1")},
+             tuple({"fraction": f} for f in (0.1, 0.2, 0.3, 0.4, 0.5)), SEQUENCE, f"{_TMP}:dup_video"),
+    StepType("FPS", "frame-rate change by `factor` (nearest-frame resampling; count x factor)",
+             f"{_TMP}:fps", {"factor": Param(float, check=lambda v: 0 < v <= 4, hint="in (0, 4]")},
+             tuple({"factor": f} for f in (0.8, 2 / 3, 0.5, 1 / 3, 0.25)), SEQUENCE, f"{_TMP}:fps_video"),
+    StepType("SHUFFLE", "shuffle frames within consecutive windows of `window` frames",
+             f"{_TMP}:shuffle", {"window": Param(int, check=lambda v: v >= 1, hint=">= 1")},
+             tuple({"window": w} for w in (2, 3, 4, 6, 8)), SEQUENCE, f"{_TMP}:shuffle_video"),
+    StepType("DFMIX", "DeeperForensics mixture: `min_types`-`max_types` random DF types at random severities per video",
+             f"{_DF}:mixture", {"min_types": Param(int, 2, lambda v: 1 <= v <= 7, "1-7"),
+                                "max_types": Param(int, 4, lambda v: 1 <= v <= 7, "1-7"),
+                                "video_compression": Param(bool, True)}),
+    StepType("IMGAUG", "an imgaug pipeline of the published study: `flip` or `heavy`",
+             "perturbations.imgaug_levels:pipeline",
+             {"pipeline": Param(str, check=lambda v: v in ("flip", "heavy"), hint="'flip' or 'heavy'")}),
+]}
+
+DF_TYPES = ("CS", "CC", "BW", "GNC", "GB", "PX", "VC")
