@@ -57,6 +57,8 @@ def _add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_datasets import add_dataset_option_args
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Robustness benchmark for deepfake "
                                      "video detectors: AUC, AP and accuracy under perturbations.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
     run.add_argument("--random-init", action="store_true", help="allow untrained detectors (marked in the report)")
     _add_data_args(run, "test")
+    add_dataset_option_args(run)
     run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
     run.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
     _add_metric_args(run, defaults=True)
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "safetensors + card.")
     train.add_argument("--detector", default="meso")
     _add_data_args(train, "train", default_frames=16)
+    add_dataset_option_args(train)
     train.add_argument("--out", type=Path, help="weight file to write (default runs/train-<timestamp>/<detector>.safetensors)")
     train.add_argument("--epochs", type=int, default=6)
     train.add_argument("--batch-size", type=int, default=32)
@@ -138,8 +142,9 @@ def cmd_run(args) -> int:
     from .runner import run
     from reports.tables import column_label, main_table
 
+    from .cli_datasets import dataset_options
     config = RunConfig(detectors=args.detector, levels=perturbations.expand(args.level), dataset=args.dataset,
-                       data_root=args.data_root, split=args.split, weights=_weights_map(args.weights, args.detector),
+                       data_root=args.data_root, split=args.split, dataset_options=dataset_options(args), weights=_weights_map(args.weights, args.detector),
                        random_init=args.random_init, num_frames=args.frames, seed=args.seed,
                        batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
                        aggregate=args.aggregate, bootstrap=args.bootstrap, reference=args.reference,
@@ -190,7 +195,9 @@ def cmd_report(args) -> int:
 
 def cmd_train(args) -> int:
     from .train import TrainConfig, train
+    from .cli_datasets import dataset_options
     config = TrainConfig(detector=args.detector, dataset=args.dataset, data_root=args.data_root, split=args.split,
+                         dataset_options=dataset_options(args),
                          num_frames=args.frames, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, cache_dir=args.cache_dir,
                          faces=face_settings(args))

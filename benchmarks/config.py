@@ -16,6 +16,7 @@ class RunConfig:
     dataset: str = "demo"
     data_root: str | None = None
     split: str = "test"
+    dataset_options: dict[str, object] = field(default_factory=dict)  # reader options, e.g. parts, compression
     # detector name -> weight file; None means the detector's default (demo weights on the demo data)
     weights: dict[str, str | None] = field(default_factory=dict)
     random_init: bool = False

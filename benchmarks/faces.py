@@ -7,7 +7,7 @@ the detector's margin crop is cut from the middle with `inner_crop`.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -319,49 +319,74 @@ class FaceCrops:
 
 
 def extract_faces(
-    path: str | os.PathLike, num_frames: int, settings: FaceSettings, detector: FaceDetector | None = None
+    path: str | os.PathLike, num_frames: int, settings: FaceSettings, detector: FaceDetector | None = None,
+    frame_transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> FaceCrops:
-    """Detect, choose and crop the face on `num_frames` evenly sampled frames; never raises for bad videos.
+    """Detect, choose and crop the face on `num_frames` sampled frames; never raises for bad videos.
 
     Crops are made while decoding so only frames without a detection are kept in memory.
-    `detector` (if given) must match `settings` (threshold, max_side): the cache relies on it.
+    `frame_transform` (full-frame perturbations before face detection) needs the whole stack, so
+    with it the sampled frames are held in memory first. `detector` (if given) must match
+    `settings` (threshold, max_side): the cache relies on it.
     """
     try:
         info = probe_video(path)
     except VideoReadError as exc:
         return FaceCrops.empty(exc.status, str(exc), settings.crop_size)
-    detector = detector if detector is not None else make_detector(settings)
-    scale = settings.margin * settings.context
     wanted = select_indices(info.total_frames, num_frames, settings.sampling)
     progress = DecodeProgress()
+    frames: Iterable[tuple[int, np.ndarray]] = iter_frames(path, wanted, progress)
+    try:
+        if frame_transform is not None:
+            decoded = list(frames)
+            if decoded:
+                changed = frame_transform(np.stack([f for _, f in decoded]))
+                # temporal steps may change the count: positions then stand in for frame indices
+                keep = [i for i, _ in decoded] if len(changed) == len(decoded) else list(range(len(changed)))
+                frames = list(zip(keep, changed))
+            else:
+                frames = []
+        result = faces_from_frames(frames, settings, detector, Path(path).name)
+    except VideoReadError as exc:
+        return FaceCrops.empty(exc.status, str(exc), settings.crop_size, info.total_frames)
+    result.total_frames = progress.decoded if progress.exhausted else info.total_frames
+    return result
+
+
+def faces_from_frames(frames: Iterable[tuple[int, np.ndarray]], settings: FaceSettings,
+                      detector: FaceDetector | None = None, name: str = "video") -> FaceCrops:
+    """Detect, choose and crop the face on (frame index, RGB frame) pairs (see `extract_faces`)."""
+    detector = detector if detector is not None else make_detector(settings)
+    scale = settings.margin * settings.context
     indices: list[int] = []
     detections: list[np.ndarray] = []
     crops: dict[int, np.ndarray] = {}
     pending: dict[int, np.ndarray] = {}  # undetected frames, cropped once boxes are known
     frame_size = (0, 0)
     previous: np.ndarray | None = None
-    try:
-        for position, (index, frame) in enumerate(iter_frames(path, wanted, progress)):
-            frame_size = frame.shape[:2]
-            run_detector = position % settings.detect_every == 0 or index == wanted[-1]
-            dets = np.asarray(detector.detect(frame), np.float32).reshape(-1, 5) if run_detector \
-                else np.zeros((0, 5), np.float32)
-            indices.append(index)
-            detections.append(dets)
-            if len(dets):
-                previous = pick_box(dets, previous)
-                crops[index] = crop_square(frame, previous, scale, settings.crop_size)
-            else:
-                pending[index] = frame
-    except VideoReadError as exc:
-        return FaceCrops.empty(exc.status, str(exc), settings.crop_size, info.total_frames)
-    total = progress.decoded if progress.exhausted else info.total_frames
-    name = Path(path).name
+    for position, (index, frame) in enumerate(frames):
+        frame_size = frame.shape[:2]
+        run_detector = position % settings.detect_every == 0
+        dets = np.asarray(detector.detect(frame), np.float32).reshape(-1, 5) if run_detector \
+            else np.zeros((0, 5), np.float32)
+        indices.append(index)
+        detections.append(dets)
+        if len(dets):
+            previous = pick_box(dets, previous)
+            crops[index] = crop_square(frame, previous, scale, settings.crop_size)
+        else:
+            pending[index] = frame
+    if detections and not len(detections[-1]) and (len(indices) - 1) % settings.detect_every:
+        # the last frame is always detected, so the track ends on a real box rather than an extrapolation
+        last = indices[-1]
+        detections[-1] = np.asarray(detector.detect(pending[last]), np.float32).reshape(-1, 5)
+        if len(detections[-1]):
+            crops[last] = crop_square(pending.pop(last), pick_box(detections[-1], previous), scale, settings.crop_size)
     if not indices:
-        return FaceCrops.empty("no_frames", f"no_frames: {name} (nothing could be decoded)", settings.crop_size, total)
+        return FaceCrops.empty("no_frames", f"no_frames: {name} (nothing could be decoded)", settings.crop_size)
     if not crops and settings.no_face != "center":
         message = f"no_face: {name} (no face in {len(indices)} sampled frames)"
-        return FaceCrops.empty("no_face", message, settings.crop_size, total, frame_size)
+        return FaceCrops.empty("no_face", message, settings.crop_size, 0, frame_size)
     if not crops:  # --no-face center: score the centre of the frame rather than skip the video
         boxes = np.repeat(centre_box(frame_size, settings.margin)[None, :4], len(indices), axis=0)
         detected = np.zeros(len(indices), bool)
@@ -370,9 +395,8 @@ def extract_faces(
     for i, index in enumerate(indices):
         if index in pending:
             crops[index] = crop_square(pending.pop(index), boxes[i], scale, settings.crop_size)
-    missed = int((~detected).sum())
     attempted = len(range(0, len(indices), settings.detect_every)) + int((len(indices) - 1) % settings.detect_every != 0)
-    message = f"ok: {name} (face found in {len(indices) - missed} of {attempted} detected frames, {len(indices)} sampled)"
+    message = f"ok: {name} (face found in {int(detected.sum())} of {attempted} detected frames, {len(indices)} sampled)"
     if not detected.any():
         message = f"ok: {name} (no face found; centre crop used, --no-face center)"
     return FaceCrops(
@@ -382,7 +406,6 @@ def extract_faces(
         detected=detected,
         status="ok",
         message=message,
-        total_frames=total,
         frame_size=(int(frame_size[0]), int(frame_size[1])),
     )
 

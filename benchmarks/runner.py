@@ -116,7 +116,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
 
     config.levels = perturbations.expand(",".join(config.levels))
     levels = {name: perturbations.get(name) for name in config.levels}
-    dataset = datasets.open(config.dataset, config.data_root, split=config.split)
+    dataset = datasets.open(config.dataset, config.data_root, split=config.split, **config.dataset_options)
     items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")

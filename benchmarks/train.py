@@ -31,6 +31,7 @@ class TrainConfig:
     dataset: str = "demo"
     data_root: str | None = None
     split: str = "train"
+    dataset_options: dict = field(default_factory=dict)
     num_frames: int = 16
     epochs: int = 6
     batch_size: int = 32
@@ -78,7 +79,7 @@ def train(config: TrainConfig, out: Path | None = None, log=None) -> Path:
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     detector = detectors.create(config.detector, random_init=True, seed=config.seed)
-    items = list(datasets.open(config.dataset, config.data_root, split=config.split))
+    items = list(datasets.open(config.dataset, config.data_root, split=config.split, **config.dataset_options))
     faces, labels = load_faces(config, items, detector.input_size, log)
     if len(set(labels.tolist())) < 2:
         raise ValueError(f"training needs real and fake videos; {config.dataset}/{config.split} gave {len(labels)} usable")

@@ -6,14 +6,19 @@ never pays for a reader's heavy imports (the demo generator pulls in PyAV and sc
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from .base import FAKE, REAL, Dataset, DatasetError, VideoItem
 
-__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "VideoItem", "available", "describe", "open"]
+__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "VideoItem", "available", "describe", "open", "reader_options"]
 
 _REGISTRY: dict[str, str] = {
+    "celebdf": "datasets.celebdf:CelebDFDataset",
+    "celebdf-v1": "datasets.celebdf:CelebDFv1Dataset",
     "demo": "datasets.demo:DemoDataset",
+    "dfdc": "datasets.dfdc:DFDCDataset",
+    "ffpp": "datasets.ffpp:FFPPDataset",
     "folder": "datasets.folder:FolderDataset",
 }
 
@@ -37,6 +42,23 @@ def describe(name: str) -> str:
     return f"{name}: {doc.splitlines()[0] if doc else '(no description)'}"
 
 
+def reader_options(name: str) -> dict[str, object]:
+    """Reader options of dataset `name` with their defaults (beyond root and split)."""
+    parameters = inspect.signature(_load(name).__init__).parameters
+    return {k: p.default for k, p in parameters.items() if k not in ("self", "root", "split")
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
 def open(name: str, root: str | Path | None = None, split: str = "test", **options: object) -> Dataset:  # noqa: A001
-    """Open dataset `name` at `root` (None: the reader's default, if it has one) for `split`."""
+    """Open dataset `name` at `root` (None: the reader's default, if it has one) for `split`.
+
+    `options` are reader-specific (e.g. dfdc parts="45-49"); values may be strings, as typed on a
+    command line. An option the reader does not have is an error listing the ones it has, rather
+    than a TypeError from deep inside.
+    """
+    known = reader_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise DatasetError(f"dataset '{name}' has no option(s) {', '.join(unknown)}; "
+                           f"its options: {', '.join(known) or 'none'}")
     return _load(name)(root=root, split=split, **options)

@@ -41,10 +41,15 @@ class Dataset:
 
     name: str = "dataset"
 
-    def __init__(self, root: Path, split: str, items: list[VideoItem]) -> None:
+    def __init__(self, root: Path, split: str, items: list[VideoItem], notes: list[str] | None = None,
+                 problems: list[str] | None = None) -> None:
         self.root = Path(root)
         self.split = split
         self.items = list(items)
+        # `notes`: caveats a reader of the results must know (e.g. "no split files: test = everything").
+        # `problems`: where the tree differs from the published layout; `datasets check` fails on them.
+        self.notes = list(notes or [])
+        self.problems = list(problems or [])
 
     def __iter__(self) -> Iterator[VideoItem]:
         return iter(self.items)
@@ -65,6 +70,8 @@ class Dataset:
             "n_real": len(self.items) - n_fake,
             "n_fake": n_fake,
             "n_total": len(self.items),
+            **({"notes": list(self.notes)} if self.notes else {}),
+            **({"problems": list(self.problems)} if self.problems else {}),
         }
 
     def fingerprint(self) -> str:

@@ -39,11 +39,11 @@ def error_of(root: Path, split: str = "test") -> str:
 
 
 def test_available_lists_registered_readers():
-    assert datasets.available() == ["demo", "folder"]
+    assert datasets.available() == ["celebdf", "celebdf-v1", "demo", "dfdc", "ffpp", "folder"]
 
 
 def test_unknown_name_lists_available_names():
-    with pytest.raises(DatasetError, match="unknown dataset 'nope'.*demo, folder"):
+    with pytest.raises(DatasetError, match="unknown dataset 'nope'.*demo, dfdc, ffpp, folder"):
         datasets.open("nope", "/tmp")
 
 
@@ -60,7 +60,7 @@ def test_folder_without_root_explains_layouts():
 
 def test_datasets_never_imports_other_project_packages():
     code = (
-        "import sys, datasets, datasets.folder, datasets.demo\n"
+        "import sys, datasets, datasets.folder, datasets.demo, datasets.celebdf, datasets.dfdc, datasets.ffpp\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'benchmarks', 'detectors', 'perturbations', 'reports'})\n"
         "assert not bad, bad\n"
     )
