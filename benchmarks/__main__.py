@@ -70,7 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "to the run folder; an interrupted run resumes when the same command is run again.")
     run.add_argument("--detector", default="meso", type=_csv, help="detector name or comma list (default meso)")
     run.add_argument("--level", default="heavy",
-                     help="none, flip, heavy, a comma list, or all (default heavy; `none` is always added)")
+                     help="level spec or comma list (default heavy; `none` is always added): named levels none, "
+                     "flip, heavy, df-mix, df-mild, df-severe; one step at a severity 1-5 such as GB:3 or JPEG:5; "
+                     "steps joined with + (JPEG:5+GNC:2); groups all, df:3 (seven DeeperForensics types at "
+                     "severity 3), df:all (35 levels), df:mix (random DeeperForensics mixtures)")
+    run.add_argument("--levels-file", action="append", default=[], metavar="TOML",
+                     help="add the levels defined in a TOML file (see perturbations/README.md); repeatable")
+    run.add_argument("--apply-at", choices=["face", "frame"], default="face",
+                     help="face (default): perturb the cached face crops, isolating the detector; frame: perturb "
+                     "full frames before face detection (end to end; slower, no face cache for perturbed levels)")
     run.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
                      help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); "
                      "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
@@ -143,7 +151,10 @@ def cmd_run(args) -> int:
     from reports.tables import column_label, main_table
 
     from .cli_datasets import dataset_options
+    for levels_file in args.levels_file:
+        perturbations.load_levels_file(levels_file)
     config = RunConfig(detectors=args.detector, levels=perturbations.expand(args.level), dataset=args.dataset,
+                       apply_at=args.apply_at, levels_files=[str(Path(f).resolve()) for f in args.levels_file],
                        data_root=args.data_root, split=args.split, dataset_options=dataset_options(args), weights=_weights_map(args.weights, args.detector),
                        random_init=args.random_init, num_frames=args.frames, seed=args.seed,
                        batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
@@ -167,9 +178,11 @@ def cmd_list(args) -> int:
     print("datasets:")
     for name in datasets.available():
         print(f"  {name:10s} {datasets.describe(name)}")
-    print("perturbation levels (--level; 'all' = every level):")
+    print("perturbation levels (--level; 'all' = none, flip, heavy):")
     for name in perturbations.available():
         print(f"  {name:10s} {perturbations.describe(name)}")
+    print("perturbation step types (--level TYPE:SEVERITY, joined with +; see perturbations/README.md):")
+    print("  " + ", ".join(perturbations.step_types()))
     return 0
 
 

@@ -20,6 +20,8 @@ class RunConfig:
     # detector name -> weight file; None means the detector's default (demo weights on the demo data)
     weights: dict[str, str | None] = field(default_factory=dict)
     random_init: bool = False
+    apply_at: str = "face"  # where image perturbations apply: on the cached face crops, or on full frames
+    levels_files: list[str] = field(default_factory=list)  # user TOML level definitions
     num_frames: int = 32
     seed: int = 0
     batch_size: int = 64

@@ -18,7 +18,8 @@ PROTOCOL = (
     "largest face, kept on the same track by IoU; square crop of {margin}x the box, stored with {context}x context. "
     "Perturbations are applied to the context crop (parameters drawn once per video from a generator seeded by "
     "run seed, video id and level; every detector sees identical pixels), then the central face crop is cut and "
-    "resized to each detector's input. Video score = mean of frame P(fake); label 1 = fake; accuracy at 0.5."
+    "resized to each detector's input (with --apply-at frame, image perturbations are applied to the full "
+    "frames before face detection; codec and temporal steps rewrite the video before decoding). Video score = mean of frame P(fake); label 1 = fake; accuracy at 0.5."
 )
 
 
@@ -58,14 +59,29 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "protocol": PROTOCOL.format(num_frames=config.num_frames, **config.faces.__dict__),
         "dataset": {**description, "fingerprint": dataset.fingerprint()},
         "detectors": {name: {"input_size": det.input_size, **vars(det.weights)} for name, det in models.items()},
-        "levels": {name: _level_info(name) for name in config.levels},
+        "levels": {name: _level_info(name, config.apply_at) for name in config.levels},
+        "apply_at": config.apply_at,
+        "levels_files": {path: _sha256(path) for path in config.levels_files},
+        "encoders": _encoders(),
         "face_cache": str(cache_root),
         "versions": package_versions(),
         "git_commit": git_commit(),
     }
 
 
-def _level_info(name: str) -> dict:
+def _level_info(name: str, apply_at: str) -> dict:
     import perturbations
     level = perturbations.get(name)
-    return {"description": level.description, "steps": list(level.steps)}
+    return {"description": level.description, "steps": list(level.steps), "stages": list(level.stages(apply_at))}
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _encoders() -> dict:
+    """FFmpeg encoders behind the codec perturbations (VC, H265), for repeatability."""
+    import av
+    return {"pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+            "libx264": "libx264" in av.codecs_available, "libx265": "libx265" in av.codecs_available}

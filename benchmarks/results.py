@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Iterable
 
 SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_frames",
-                 "status", "message", "frame_scores", "groups")
+                 "status", "message", "frame_scores", "groups", "params")
+OPTIONAL_COLUMNS = ("params",)  # absent from files written before perturbation parameters were recorded
 SCORES_FILE, METRICS_FILE, MANIFEST_FILE, REPORT_FILE = "scores.csv", "metrics.json", "manifest.json", "report.md"
 
 
@@ -38,7 +39,7 @@ def read_scores(path: Path) -> list[dict]:
         return []
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    missing = [c for c in SCORE_COLUMNS if rows and c not in rows[0]]
+    missing = [c for c in SCORE_COLUMNS if rows and c not in rows[0] and c not in OPTIONAL_COLUMNS]
     if missing:
         raise ValueError(f"{path}: not a scores file of this tool (missing columns: {', '.join(missing)})")
     return rows

@@ -1,8 +1,10 @@
 """The one orchestrator: dataset -> frames -> faces -> perturbation -> detector -> scores -> metrics -> report."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +21,7 @@ import perturbations
 from . import results
 from .cache import FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
-from .faces import FaceCrops, inner_crop, make_detector
+from .faces import FaceCrops, extract_faces, inner_crop, make_detector
 from .manifest import build_manifest
 from .metrics import aggregate_video_score, all_metrics
 from .robustness import run_metrics
@@ -90,8 +92,37 @@ def _base_row(item: datasets.VideoItem, detector: str, level: str) -> dict:
             "level": level, "groups": json.dumps(item.groups, sort_keys=True) if item.groups else ""}
 
 
+def level_inputs(item, crops: FaceCrops, level: perturbations.Level, seed: int, config: RunConfig,
+                 cache: FaceCache, face_detector, workdir: Path) -> tuple[FaceCrops, dict]:
+    """Face crops as they enter the level's face stage, and the video/frame-stage parameters drawn.
+
+    Video-stage steps (codecs, temporal edits) rewrite the file before decoding; frame-stage steps perturb full
+    frames before face detection (`--apply-at frame`); both mean decoding and detecting again for this level.
+    """
+    parts = level.split_by_stage(config.apply_at)
+    if parts["video"].is_identity and parts["frame"].is_identity:
+        return crops, {}
+    params: dict = {}
+    source = Path(item.path)
+    if not parts["video"].is_identity:
+        source = workdir / f"{hashlib.sha256(f'{item.video_id}|{level.name}'.encode()).hexdigest()[:16]}.mp4"
+        params["video"] = level.apply_video(item.path, source, seed, apply_at=config.apply_at)
+    try:
+        if parts["frame"].is_identity:
+            return cache.get_or_extract(source, config.num_frames, config.faces, detector=face_detector), params
+
+        def frame_stage(frames):
+            out, params["frame"] = parts["frame"].apply(frames, seed, return_params=True)
+            return out
+        return extract_faces(source, config.num_frames, config.faces, face_detector, frame_transform=frame_stage), params
+    finally:
+        if source != Path(item.path):
+            source.unlink(missing_ok=True)
+
+
 def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dict, config: RunConfig,
-                levels: dict[str, perturbations.Level]) -> list[dict]:
+                levels: dict[str, perturbations.Level], cache: FaceCache | None = None, face_detector=None,
+                workdir: Path | None = None) -> list[dict]:
     """Rows for one video: every pending (detector, level), perturbing each level once for all detectors."""
     rows = []
     if crops.status != "ok":
@@ -100,20 +131,37 @@ def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dic
                          "status": crops.status, "message": crops.message, "frame_scores": ""})
         return rows
     for lvl in dict.fromkeys(lvl for _, lvl in todo):
-        perturbed = levels[lvl].apply(crops.crops, perturbations.seed_for(config.seed, item.video_id, lvl))
+        seed = perturbations.seed_for(config.seed, item.video_id, lvl)
+        level_crops, params = level_inputs(item, crops, levels[lvl], seed, config, cache, face_detector, workdir)
+        pending = [d for d, lv in todo if lv == lvl]
+        if level_crops.status != "ok":  # e.g. the perturbed video no longer shows a face
+            rows += [{**_base_row(item, det, lvl), "score": "", "n_frames": 0, "status": level_crops.status,
+                      "message": f"after perturbation {lvl}: {level_crops.message}", "frame_scores": "",
+                      "params": json.dumps(params, default=str)} for det in pending]
+            continue
+        perturbed, params["face"] = levels[lvl].split_by_stage(config.apply_at)["face"].apply(
+            level_crops.crops, seed, return_params=True)
         faces = inner_crop(perturbed, config.faces.context)
-        for det in (d for d, lv in todo if lv == lvl):
+        for det in pending:
             frame_scores = predict_frames(models[det], faces, config.batch_size)
             rows.append({**_base_row(item, det, lvl), "score": repr(aggregate_video_score(frame_scores, config.aggregate)),
                          "n_frames": len(frame_scores), "status": "ok", "message": "",
-                         "frame_scores": " ".join(f"{s:.6g}" for s in frame_scores)})
+                         "frame_scores": " ".join(f"{s:.6g}" for s in frame_scores),
+                         "params": json.dumps(_drop_empty(params), sort_keys=True, default=str)})
     return rows
+
+
+def _drop_empty(params: dict) -> dict:
+    """Keep only stages that drew something, so `none` rows stay short."""
+    return {k: v for k, v in params.items() if not (isinstance(v, dict) and not v.get("steps"))}
 
 
 def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir: Path | None = None) -> RunResult:
     """Run the benchmark described by `config`; resumes an unfinished identical run unless `fresh`."""
     from reports import write_report  # reports reads result files only; imported here to keep `list` fast
 
+    for levels_file in config.levels_files:
+        perturbations.load_levels_file(levels_file)
     config.levels = perturbations.expand(",".join(config.levels))
     levels = {name: perturbations.get(name) for name in config.levels}
     dataset = datasets.open(config.dataset, config.data_root, split=config.split, **config.dataset_options)
@@ -146,7 +194,9 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
             if face_detector is None:
                 face_detector = make_detector(config.faces)
             crops = cache.get_or_extract(item.path, config.num_frames, config.faces, detector=face_detector)
-            writer.write(score_video(item, crops, todo, models, config, levels))
+            with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
+                writer.write(score_video(item, crops, todo, models, config, levels, cache, face_detector,
+                                         Path(workdir)))
     except KeyboardInterrupt:
         writer.close()
         print(f"\ninterrupted: finished videos are saved in {run_dir}; run the same command again to resume",
