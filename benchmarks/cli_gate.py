@@ -83,13 +83,16 @@ def _worse_by(metric: str, change: float) -> float:
 
 
 def judge(metric: str, base: dict, ids: list[str], y: np.ndarray, p: np.ndarray, now: float | None, mode: str,
-          tolerance: float, n_boot: int, seed: int) -> tuple[bool, str]:
+          tolerance: float, n_boot: int, seed: int, two_sided: bool = False) -> tuple[bool, str]:
     before = base.get(metric)
     if before is None:
         return True, "undefined in baseline"
     if now is None:
         return False, "undefined now"
-    worse = _worse_by(metric, now - before)
+    worse = abs(now - before) if two_sided else _worse_by(metric, now - before)
+    if two_sided and mode in ("absolute", "relative"):  # a perturbation that stopped hurting is a bug too
+        limit = tolerance if mode == "absolute" else tolerance * abs(before)
+        return worse <= limit + 1e-12, f"changed by {worse:.4f} (max {limit:.4f} either way)"
     if mode == "absolute":
         return worse <= tolerance + 1e-12, f"worse by {max(worse, 0.0) + 0.0:.4f} (max {tolerance})"
     if mode == "relative":
@@ -112,7 +115,7 @@ def judge(metric: str, base: dict, ids: list[str], y: np.ndarray, p: np.ndarray,
 
 def check(run_dir: Path, baseline: dict, metrics: list[str], mode: str = "absolute",
           tolerance: float = DEFAULT_MAX_DROP, n_boot: int = boot.DEFAULT_RESAMPLES, seed: int = 0,
-          only_levels: list[str] | None = None) -> list[Verdict]:
+          only_levels: list[str] | None = None, two_sided: bool = False) -> list[Verdict]:
     """One verdict per detector x level x metric of the baseline (restricted to `only_levels` when given)."""
     rows, _, _ = _run_rows(run_dir, baseline.get("aggregate", "mean"))
     verdicts = []
@@ -128,7 +131,7 @@ def check(run_dir: Path, baseline: dict, metrics: list[str], mode: str = "absolu
                 continue
             now = binary_metrics(y, p)
             for metric in metrics:
-                ok, reason = judge(metric, base, ids, y, p, now[metric], mode, tolerance, n_boot, seed)
+                ok, reason = judge(metric, base, ids, y, p, now[metric], mode, tolerance, n_boot, seed, two_sided)
                 before = base.get(metric)
                 change = None if before is None or now[metric] is None else now[metric] - before
                 verdicts.append(Verdict(det, lv, metric, before, now[metric], change, ok, reason))
@@ -166,8 +169,12 @@ def cmd_check(args) -> int:
         tolerance = DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop
         mode, rule = "absolute", f"max drop {tolerance}"
     only = [v.strip() for v in args.levels.split(",") if v.strip()] if args.levels else None
+    if args.two_sided:
+        if mode == "significant":
+            raise ValueError("--two-sided goes with --max-drop or --max-relative-drop, not --significant")
+        rule += ", two-sided"
     verdicts = check(args.run_dir, load_baseline(args.baseline), metrics, mode, tolerance, args.resamples, args.seed,
-                     only)
+                     only, two_sided=args.two_sided)
     table = verdict_table(verdicts, f"Robustness regression check of `{args.run_dir}` against `{args.baseline}` "
                                     f"({rule})")
     print(table)
@@ -196,6 +203,9 @@ def add_parser(subparsers) -> None:
     rule.add_argument("--max-relative-drop", type=float, help="largest allowed worsening as a fraction of the baseline")
     rule.add_argument("--significant", action="store_true",
                       help="fail only when the paired bootstrap interval of the change excludes zero (worse)")
+    chk.add_argument("--two-sided", action="store_true",
+                     help="also fail when a metric IMPROVES by more than the tolerance: catches a perturbation that "
+                     "silently stopped perturbing (used by the project's own CI)")
     chk.add_argument("--metrics", default="auc,ap,accuracy", help="comma list of auc, ap, accuracy, log_loss")
     chk.add_argument("--levels", help="check only these baseline levels (comma list; e.g. none,heavy when the run "
                      "scored fewer levels than the baseline); a listed level missing from the run still fails")

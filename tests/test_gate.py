@@ -76,3 +76,37 @@ def test_bad_input_exits_2(baseline, tmp_path):
     bad.write_text("{not json")
     assert main(["check", str(tmp_path / "base"), "--baseline", str(bad)]) == 2
     assert main(["check", str(tmp_path / "base"), "--baseline", str(baseline), "--metrics", "auc,nope"]) == 2
+
+
+def test_two_sided_check_catches_a_perturbation_that_stopped_perturbing(tmp_path):
+    """If `heavy` silently became the identity, heavy AUC would jump up: a one-sided gate passes, two-sided fails."""
+    import csv
+    import json as _json
+
+    from benchmarks.__main__ import main
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    rows = []
+    for i in range(20):
+        label = i % 2
+        for level, score in (("none", 0.9 if label else 0.1), ("heavy", 0.3 + 0.02 * i)):
+            rows.append({"video_id": f"v{i}", "label": label, "split": "test", "detector": "meso", "level": level,
+                         "score": score, "n_frames": 1, "status": "ok", "message": "", "frame_scores": str(score),
+                         "groups": "", "params": ""})
+    with (run_dir / "scores.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (run_dir / "manifest.json").write_text(_json.dumps({"config": {"detectors": ["meso"]},
+                                                        "levels": {"none": {}, "heavy": {}}}))
+    assert main(["baseline", str(run_dir), "--out", str(tmp_path / "base.json")]) == 0
+    for row in rows:  # heavy now leaves the video unchanged
+        if row["level"] == "heavy":
+            row["score"] = row["frame_scores"] = 0.9 if row["label"] else 0.1
+    with (run_dir / "scores.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["check", str(run_dir), "--baseline", str(tmp_path / "base.json")]) == 0
+    assert main(["check", str(run_dir), "--baseline", str(tmp_path / "base.json"), "--two-sided"]) == 1
