@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Iterable
 
 SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_frames",
-                 "status", "message", "frame_scores", "groups", "params")
-OPTIONAL_COLUMNS = ("params",)  # absent from files written before perturbation parameters were recorded
+                 "status", "message", "frame_scores", "groups", "params", "frame_indices")
+OPTIONAL_COLUMNS = ("params", "frame_indices")  # absent from files written before perturbation parameters were recorded
 SCORES_FILE, METRICS_FILE, MANIFEST_FILE, REPORT_FILE = "scores.csv", "metrics.json", "manifest.json", "report.md"
 
 

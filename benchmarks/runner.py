@@ -147,6 +147,7 @@ def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dic
             rows.append({**_base_row(item, det, lvl), "score": repr(aggregate_video_score(frame_scores, config.aggregate)),
                          "n_frames": len(frame_scores), "status": "ok", "message": "",
                          "frame_scores": " ".join(f"{s:.6g}" for s in frame_scores),
+                         "frame_indices": " ".join(map(str, level_crops.frame_indices)),
                          "params": json.dumps(_drop_empty(params), sort_keys=True, default=str)})
     return rows
 
@@ -209,8 +210,26 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1))
     results.write_json(run_dir / results.MANIFEST_FILE, manifest)
+    write_gallery(run_dir, items, config, cache, face_detector)
     write_report([run_dir], run_dir / results.REPORT_FILE)
     return RunResult(run_dir, metrics, complete=True)
+
+
+GALLERY_LEVELS = 16  # at most this many tiles in a run's gallery (a df:all run has 36 levels)
+
+
+def write_gallery(run_dir: Path, items, config: RunConfig, cache: FaceCache, face_detector) -> Path | None:
+    """gallery.png: the first scorable video's face under each level (face-stage view), embedded in the report."""
+    for item in items:
+        crops = cache.get_or_extract(item.path, config.num_frames, config.faces,
+                                     detector=face_detector or make_detector(config.faces))
+        if crops.status == "ok":
+            grid = perturbations.make_gallery(crops.crops[:4], config.levels[:GALLERY_LEVELS], seed=config.seed,
+                                              video_id=item.video_id, inner=config.faces.context, tile=160)
+            path = run_dir / "gallery.png"
+            cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+            return path
+    return None
 
 
 def metrics_document(rows: list[dict], config: RunConfig) -> dict:

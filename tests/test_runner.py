@@ -52,6 +52,8 @@ def test_run_writes_scores_metrics_manifest_and_report(small_demo, cache_dir, tm
     assert manifest["versions"]["torch"] and manifest["dataset"]["fingerprint"]
     report = (result.run_dir / "report.md").read_text()
     assert "| AUC |" in report and "random initialisation" in report and "heavy" in report
+    assert (result.run_dir / "gallery.png").is_file() and "gallery" in report
+    assert all(len(r["frame_indices"].split()) == 6 for r in rows)
 
 
 def test_detectors_see_identical_pixels(small_demo, cache_dir, tmp_path, monkeypatch):
