@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import av
+import cv2
 import numpy as np
 import platformdirs
 
@@ -24,6 +26,7 @@ __all__ = ["FaceCache", "default_cache_dir", "file_sha256"]
 CACHE_ENV = "DFBENCH_CACHE_DIR"
 CACHE_FORMAT = 1  # bump when the .npz layout changes
 CHUNK = 1 << 20  # 1 MiB
+RUNTIME = f"opencv={cv2.__version__}|pyav={av.__version__}"
 CACHEABLE = ("ok", "no_face")  # read errors are not cached: the file may be fixed or replaced
 
 
@@ -61,7 +64,10 @@ class FaceCache:
         return self._content_hashes[memo_key]
 
     def key(self, path: str | os.PathLike, num_frames: int, settings: FaceSettings) -> str:
-        text = f"{self.content_hash(path)}|frames={int(num_frames)}|{settings.key()}|format={CACHE_FORMAT}"
+        # Decoder and face-detector runtimes are part of the key: another OpenCV or FFmpeg build can find
+        # slightly different boxes or pixels, and a cache shared between environments must not mix them.
+        text = (f"{self.content_hash(path)}|frames={int(num_frames)}|{settings.key()}|format={CACHE_FORMAT}"
+                f"|{RUNTIME}")
         return hashlib.sha256(text.encode()).hexdigest()
 
     def path_for(self, key: str) -> Path:

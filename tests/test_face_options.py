@@ -86,3 +86,12 @@ def test_detecting_on_every_fourth_frame_gives_nearly_the_same_crops():
     size = (every.boxes[:, 2] - every.boxes[:, 0]).mean()
     error = np.abs(sparse.boxes - every.boxes)
     assert error.mean() < size * 0.1 and error.max() < size * 0.3  # measured: 5% and 20% of the face size
+
+
+def test_centerface_is_not_confused_by_a_change_of_input_size():
+    """OpenCV 4.x dnn gave false faces on a flat frame once the same network had seen a smaller input."""
+    detector = make_detector(FaceSettings())
+    flat = np.full((120, 160, 3), 90, np.uint8)
+    assert len(detector.detect(flat)) == 0
+    detector.detect(np.full((96, 128, 3), 90, np.uint8))
+    assert len(detector.detect(flat)) == 0
