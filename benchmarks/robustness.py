@@ -76,19 +76,22 @@ def _groups(row: dict) -> dict:
 
 
 def group_breakdown(rows: list[dict], detector: str, level: str) -> list[dict]:
-    """AUC per value of every group column. A column present only on fakes (e.g. manipulation method) is
-    scored as that group's fakes against ALL reals; a column both classes have (e.g. source) uses the group's
-    own videos."""
+    """AUC per value of every group column. A value only fakes carry (a manipulation method, or a column reals
+    do not have at all) is scored as that group's fakes against ALL reals; a value both classes carry (e.g.
+    source) uses the group's own videos; a value only reals carry is not a comparison and is left out."""
     scored = [r for r in rows if r["detector"] == detector and r["level"] == level and r["status"] == "ok"]
     parsed = [(r, _groups(r)) for r in scored]
     columns = sorted({k for _, g in parsed for k in g})
     out = []
     for col in columns:
-        real_has = any(col in g for r, g in parsed if r["label"] == "0")
         for value in sorted({str(g[col]) for _, g in parsed if col in g}):
             members = [r for r, g in parsed if str(g.get(col)) == value]
+            labels = {r["label"] for r in members}
+            if labels == {"0"}:
+                continue
+            real_has = "0" in labels
             if not real_has:
-                members += [r for r, _ in parsed if r["label"] == "0"]
+                members += [r for r, g in parsed if r["label"] == "0" and str(g.get(col)) != value]
             y = np.array([int(r["label"]) for r in members])
             p = np.array([float(r["score"]) for r in members])
             m = binary_metrics(y, p)
