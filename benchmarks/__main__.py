@@ -36,6 +36,8 @@ def _add_data_args(p: argparse.ArgumentParser, default_split: str, default_frame
     p.add_argument("--detect-every", type=int, default=1, metavar="K",
                    help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
                    "in between (default 1: every frame)")
+    p.add_argument("--smooth", type=int, default=1, metavar="W",
+                   help="average face boxes over W sampled frames within a track (never across a cut; default 1: off)")
     p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
     p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
     p.add_argument("--no-face", default="skip", choices=["skip", "center"],
@@ -128,7 +130,7 @@ def face_settings(args) -> "FaceSettings":
     from .faces import FaceSettings
     return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
                         margin=args.margin, sampling=args.sampling, no_face=args.no_face,
-                        detect_every=args.detect_every)
+                        detect_every=args.detect_every, smooth=args.smooth)
 
 
 def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:

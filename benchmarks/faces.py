@@ -56,6 +56,7 @@ class FaceSettings:
     sampling: str = "even"  # frame sampling: "even", "first" or "every:K" (see video.select_indices)
     no_face: str = "skip"  # "skip": status no_face; "center": fall back to a centred crop of the frame
     detect_every: int = 1  # run the detector on every k-th sampled frame (and the last); interpolate between
+    smooth: int = 1  # moving-average window (sampled frames) over box centres and sizes within a track; 1 = off
 
     def __post_init__(self) -> None:
         if self.detector not in ("centerface", "yunet", "none"):
@@ -65,6 +66,8 @@ class FaceSettings:
         select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.smooth < 1:
+            raise ValueError(f"smooth must be >= 1, got {self.smooth}")
 
     def key(self) -> str:
         """Stable text of all fields plus the algorithm version, for cache keys."""
@@ -257,6 +260,27 @@ def choose_boxes(detections: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return boxes, detected
 
 
+def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
+    """Moving average of box centres and sizes over `window` sampled frames, never across a jump.
+
+    Consecutive boxes with IoU below TRACK_IOU start a new segment (a scene cut, or another face), so
+    smoothing removes detector jitter without dragging a box toward a different person.
+    """
+    if window <= 1 or len(boxes) < 2:
+        return boxes.copy()
+    centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    size = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
+    jumps = [i for i in range(1, len(boxes)) if box_iou(boxes[i - 1], boxes[i:i + 1])[0] < TRACK_IOU]
+    out = boxes.copy()
+    half = window // 2
+    for start, stop in zip([0, *jumps], [*jumps, len(boxes)]):
+        for i in range(start, stop):
+            lo, hi = max(start, i - half), min(stop, i + half + 1)
+            c, wh = centre[lo:hi].mean(0), size[lo:hi].mean(0)
+            out[i] = [c[0] - wh[0] / 2, c[1] - wh[1] / 2, c[0] + wh[0] / 2, c[1] + wh[1] / 2]
+    return out
+
+
 # --- cropping --------------------------------------------------------------------------------
 
 
@@ -384,25 +408,28 @@ def faces_from_frames(frames: Iterable[tuple[int, np.ndarray]], settings: FaceSe
         detections.append(dets)
         if len(dets):
             previous = pick_box(dets, previous)
+        if len(dets) and settings.smooth == 1:
             crops[index] = crop_square(frame, previous, scale, settings.crop_size)
-        else:
+        else:  # cropped once all boxes are known (smoothing needs them all: frames are held meanwhile)
             pending[index] = frame
     if detections and not len(detections[-1]) and (len(indices) - 1) % settings.detect_every:
         # the last frame is always detected, so the track ends on a real box rather than an extrapolation
         last = indices[-1]
         detections[-1] = np.asarray(detector.detect(pending[last]), np.float32).reshape(-1, 5)
-        if len(detections[-1]):
+        if len(detections[-1]) and settings.smooth == 1:
             crops[last] = crop_square(pending.pop(last), pick_box(detections[-1], previous), scale, settings.crop_size)
     if not indices:
         return FaceCrops.empty("no_frames", f"no_frames: {name} (nothing could be decoded)", settings.crop_size)
-    if not crops and settings.no_face != "center":
+    found = any(len(d) for d in detections)
+    if not found and settings.no_face != "center":
         message = f"no_face: {name} (no face in {len(indices)} sampled frames)"
         return FaceCrops.empty("no_face", message, settings.crop_size, 0, frame_size)
-    if not crops:  # --no-face center: score the centre of the frame rather than skip the video
+    if not found:  # --no-face center: score the centre of the frame rather than skip the video
         boxes = np.repeat(centre_box(frame_size, settings.margin)[None, :4], len(indices), axis=0)
         detected = np.zeros(len(indices), bool)
     else:
         boxes, detected = choose_boxes(detections)
+        boxes = smooth_boxes(boxes, settings.smooth)
     for i, index in enumerate(indices):
         if index in pending:
             crops[index] = crop_square(pending.pop(index), boxes[i], scale, settings.crop_size)

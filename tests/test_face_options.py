@@ -95,3 +95,25 @@ def test_centerface_is_not_confused_by_a_change_of_input_size():
     assert len(detector.detect(flat)) == 0
     detector.detect(np.full((96, 128, 3), 90, np.uint8))
     assert len(detector.detect(flat)) == 0
+
+
+def test_smoothing_removes_jitter_but_never_crosses_a_jump():
+    from benchmarks.faces import smooth_boxes
+    rng = np.random.default_rng(0)
+    steady = np.array([100, 100, 200, 200], np.float32) + rng.normal(0, 4, (8, 4)).astype(np.float32)
+    other = np.array([400, 50, 480, 130], np.float32) + np.zeros((4, 4), np.float32)  # a cut to another face
+    boxes = np.concatenate([steady, other])
+    smoothed = smooth_boxes(boxes, 3)
+    jitter = lambda b: np.abs(np.diff(b[:8], axis=0)).mean()
+    assert jitter(smoothed) < jitter(boxes) / 1.5
+    np.testing.assert_allclose(smoothed[8:], other)  # the second segment is untouched by the first
+    np.testing.assert_allclose(smooth_boxes(boxes, 1), boxes)
+
+
+def test_smoothed_track_on_a_real_video():
+    video = shared_path("videos", "ffpp", "original_sequences", "youtube", "c23", "videos", "519.mp4")
+    raw = extract_faces(video, 16, FaceSettings())
+    smooth = extract_faces(video, 16, FaceSettings(smooth=3))
+    assert smooth.status == "ok" and smooth.crops.shape == raw.crops.shape
+    size = (raw.boxes[:, 2] - raw.boxes[:, 0]).mean()
+    assert np.abs(smooth.boxes - raw.boxes).max() < size / 3  # same face, gently moved
