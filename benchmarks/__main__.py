@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); "
                      "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
     run.add_argument("--random-init", action="store_true", help="allow untrained detectors (marked in the report)")
+    run.add_argument("--backbone-weights", action="append", default=[], metavar="[NAME=]PATH",
+                     help="local ImageNet weights for a zoo detector's backbone (never downloaded); without them "
+                     "a random backbone is used and the report says so")
+    run.add_argument("--detector-option", action="append", default=[], metavar="[NAME:]KEY=VALUE",
+                     help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models")
     _add_data_args(run, "test")
     add_dataset_option_args(run)
     run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
@@ -95,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "same configuration, which is resumed)")
     run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes decoding videos and detecting faces while the main process scores "
+                     "(default: the number of cores; 1 = all in the main process). With --executor ray: the "
+                     "CPUs of the local Ray instance")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default): a process pool on this machine; ray: face extraction as Ray tasks "
+                     '(pip install -e ".[ray]"); data and --cache-dir must be on storage every node sees')
+    run.add_argument("--ray-address", metavar="HOST:PORT",
+                     help="connect to a running Ray cluster (e.g. the head node's 10.0.0.1:6379, or 'auto'); "
+                     "default: start a local Ray instance")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                     help="inference device (default auto: cuda if available, else mps, else cpu)")
 
     sub.add_parser("list", help="show registered detectors, datasets and perturbation levels")
 
@@ -133,17 +150,50 @@ def face_settings(args) -> "FaceSettings":
                         detect_every=args.detect_every, smooth=args.smooth)
 
 
+def _detector_options(values: list[str], names: list[str]) -> dict[str, dict]:
+    """`[NAME:]KEY=VALUE` -> {detector: {key: value}}; numbers become int/float."""
+    options: dict[str, dict] = {}
+    for value in values:
+        prefixes = [n for n in names if value.startswith(n + ":")]  # names may contain ':' themselves
+        if prefixes:
+            target = max(prefixes, key=len)
+            key_value = value[len(target) + 1:]
+        else:
+            target, key_value = (names[0], value) if len(names) == 1 else ("", "")
+        key, sep, raw = key_value.partition("=")
+        if target not in names or not sep:
+            raise ValueError(f"--detector-option {value!r}: use [NAME:]KEY=VALUE (NAME one of {', '.join(names)})")
+        for cast in (int, float):
+            try:
+                raw = cast(raw)
+                break
+            except ValueError:
+                continue
+        options.setdefault(target, {})[key] = raw
+    return options
+
+
 def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
     mapping: dict[str, str | None] = {}
     for value in values:
-        name, sep, path = value.partition("=")
-        if sep and name in names:
-            mapping[name] = path
+        matches = [n for n in names if value.startswith(n + "=")]  # names may contain ':' (timm:x, pkg.mod:Class)
+        if matches:
+            name = max(matches, key=len)
+            mapping[name] = value[len(name) + 1:]
         elif len(names) == 1:
             mapping[names[0]] = value
         else:
             raise ValueError(f"--weights {value!r}: with several detectors give NAME=PATH (names: {', '.join(names)})")
     return mapping
+
+
+def _workers(args) -> int:
+    from .executors import default_workers
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.ray_address and args.executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+    return args.workers or default_workers()
 
 
 def cmd_run(args) -> int:
@@ -161,7 +211,10 @@ def cmd_run(args) -> int:
                        random_init=args.random_init, num_frames=args.frames, seed=args.seed,
                        batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
                        aggregate=args.aggregate, bootstrap=args.bootstrap, reference=args.reference,
-                       out=args.out, faces=face_settings(args))
+                       backbone_weights={k: v for k, v in _weights_map(args.backbone_weights, args.detector).items() if v},
+                       detector_options=_detector_options(args.detector_option, args.detector),
+                       out=args.out, faces=face_settings(args), workers=_workers(args), executor=args.executor,
+                       ray_address=args.ray_address, device=args.device)
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1
@@ -176,13 +229,15 @@ def cmd_list(args) -> int:
     import perturbations
     print("detectors:")
     for name in detectors.available():
-        print(f"  {name:10s} {detectors.describe(name)}")
+        print(f"  {name:18s} {detectors.describe(name)}")
+    print(f"  {'timm:<model>':18s} any timm backbone with a binary head (pool, dense 256-128-64, sigmoid)")
+    print(f"  {'pkg.module:Class':18s} your own detector implementing the adapter protocol (README)")
     print("datasets:")
     for name in datasets.available():
-        print(f"  {name:10s} {datasets.describe(name)}")
+        print(f"  {name:18s} {datasets.describe(name).removeprefix(name + ': ')}")
     print("perturbation levels (--level; 'all' = none, flip, heavy):")
     for name in perturbations.available():
-        print(f"  {name:10s} {perturbations.describe(name)}")
+        print(f"  {name:18s} {perturbations.describe(name)}")
     print("perturbation step types (--level TYPE:SEVERITY, joined with +; see perturbations/README.md):")
     print("  " + ", ".join(perturbations.step_types()))
     return 0

@@ -9,6 +9,9 @@ from pathlib import Path
 from .faces import FaceSettings
 
 
+EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device")
+
+
 @dataclass
 class RunConfig:
     detectors: list[str] = field(default_factory=lambda: ["meso"])
@@ -20,6 +23,8 @@ class RunConfig:
     # detector name -> weight file; None means the detector's default (demo weights on the demo data)
     weights: dict[str, str | None] = field(default_factory=dict)
     random_init: bool = False
+    backbone_weights: dict[str, str] = field(default_factory=dict)  # detector -> local ImageNet backbone file
+    detector_options: dict[str, dict] = field(default_factory=dict)  # detector -> options, e.g. {"variant": "b1"}
     apply_at: str = "face"  # where image perturbations apply: on the cached face crops, or on full frames
     levels_files: list[str] = field(default_factory=list)  # user TOML level definitions
     num_frames: int = 32
@@ -32,6 +37,11 @@ class RunConfig:
     faces: FaceSettings = field(default_factory=FaceSettings)
     cache_dir: str | None = None
     out: str | None = None
+    # Execution only (none of these changes a score beyond float noise, so none is in the fingerprint):
+    workers: int = 1  # face-stage processes; 1 = in the main process (the CLI defaults to the core count)
+    executor: str = "local"  # "local" (process pool) or "ray" (tasks on a Ray cluster)
+    ray_address: str | None = None  # existing Ray cluster; None starts a local instance
+    device: str = "auto"  # inference device: auto, cpu, cuda, mps
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +51,8 @@ class RunConfig:
         data = self.to_dict()
         data.pop("out", None)
         data.pop("cache_dir", None)
-        data.pop("batch_size", None)  # scores do not depend on batch size
+        for name in EXECUTION_FIELDS:  # scores do not depend on how or where they were computed
+            data.pop(name, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @classmethod

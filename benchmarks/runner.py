@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -21,6 +23,7 @@ import perturbations
 from . import results
 from .cache import FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
+from .executors import FaceJob, make_executor, peak_rss_mb
 from .faces import FaceCrops, extract_faces, inner_crop, make_detector
 from .manifest import build_manifest
 from .metrics import aggregate_video_score, all_metrics
@@ -69,7 +72,11 @@ def load_detectors(config: RunConfig) -> dict[str, detectors.Detector]:
         weights = config.weights.get(name)
         if weights is None and not config.random_init and config.dataset == "demo":
             weights = detectors.default_weights(name)
-        loaded[name] = detectors.create(name, weights=weights, random_init=config.random_init and weights is None)
+        options = dict(config.detector_options.get(name, {}))
+        if config.backbone_weights.get(name):
+            options["backbone_weights"] = config.backbone_weights[name]
+        loaded[name] = detectors.create(name, weights=weights, random_init=config.random_init and weights is None,
+                                        **options)
     return loaded
 
 
@@ -82,7 +89,15 @@ def detector_input(face_crops: np.ndarray, size: int) -> torch.Tensor:
 
 
 def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: int) -> np.ndarray:
-    scores = [detector.predict(detector_input(faces[i:i + batch_size], detector.input_size))
+    """P(fake) per frame, in batches of `batch_size`, on the device the detector's model is on.
+
+    Clip models (`temporal`, e.g. resnet-lstm) see all of a video's crops in one call, so a clip is never cut
+    at a batch boundary; each frame then carries its clip's score.
+    """
+    device = next(detector.model.parameters()).device
+    if getattr(detector, "temporal", False):
+        batch_size = max(1, len(faces))
+    scores = [detector.predict(detector_input(faces[i:i + batch_size], detector.input_size).to(device))
               for i in range(0, len(faces), batch_size)]
     return np.concatenate(scores) if scores else np.zeros(0)
 
@@ -170,45 +185,53 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
     models = load_detectors(config)
+    device = resolve_device(config.device)
+    for model in models.values():
+        model.model.to(device)
     run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cache = FaceCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
+    cache = FaceCache((Path(config.cache_dir) if config.cache_dir else default_cache_dir()).absolute())
     manifest = build_manifest(config, dataset, items, models, cache.root)
     previous = run_dir / results.MANIFEST_FILE
     if previous.exists():
         manifest["started"] = results.read_json(previous).get("started", manifest["started"])
     results.write_json(previous, manifest)
 
-    face_detector = None
     started = time.perf_counter()
     writer = results.ScoresWriter(run_dir / results.SCORES_FILE)
     done = writer.done_keys()
     if done and progress:
         print(f"resuming {run_dir}: {len(done)} scores already recorded", file=sys.stderr)
     pairs = [(d, lv) for lv in config.levels for d in config.detectors]
-    bar = _progress(items, progress, run_dir)
+    pending = [(item, todo) for item in items
+               if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]
+    face_detector = make_detector(config.faces) if pending and _redetects(levels, config) else None
+    executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector)
+    bar = _progress(len(items), len(items) - len(pending), progress, run_dir)
     try:
-        for item in bar:
-            todo = [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done]
-            if not todo:
-                continue
-            if face_detector is None:
-                face_detector = make_detector(config.faces)
-            crops = cache.get_or_extract(item.path, config.num_frames, config.faces, detector=face_detector)
+        for index, crops in executor.map(face_jobs(pending, config, cache.root)):
+            item, todo = pending[index]
             with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
                 writer.write(score_video(item, crops, todo, models, config, levels, cache, face_detector,
                                          Path(workdir)))
+            bar.update(1)
     except KeyboardInterrupt:
+        executor.close()
         writer.close()
         print(f"\ninterrupted: finished videos are saved in {run_dir}; run the same command again to resume",
               file=sys.stderr)
         raise
+    finally:
+        executor.close()
+        bar.close()
+    face_detector = face_detector or getattr(executor, "detector", None)
     writer.close()
     rows = results.read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
     results.write_json(run_dir / results.METRICS_FILE, metrics_document(rows, config))
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    seconds_this_session=round(time.perf_counter() - started, 1))
+                    seconds_this_session=round(time.perf_counter() - started, 1),
+                    execution={**executor.describe(), "device": str(device), "peak_rss_mb": peak_rss_mb()})
     results.write_json(run_dir / results.MANIFEST_FILE, manifest)
     write_gallery(run_dir, items, config, cache, face_detector)
     write_report([run_dir], run_dir / results.REPORT_FILE)
@@ -238,8 +261,43 @@ def metrics_document(rows: list[dict], config: RunConfig) -> dict:
                        seed=config.seed, reference=config.reference)
 
 
-def _progress(items, enabled: bool, run_dir: Path):
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, initial: int, enabled: bool, run_dir: Path):
+    """A bar over all videos, starting at those already done (resume); updated in completion order."""
     if not enabled:
-        return items
+        return _NoProgress()
     from tqdm import tqdm
-    return tqdm(items, desc=f"videos -> {run_dir}", unit="video", file=sys.stderr)
+    return tqdm(total=total, initial=initial, desc=f"videos -> {run_dir}", unit="video", file=sys.stderr)
+
+
+def face_jobs(pending: list, config: RunConfig, cache_root: Path) -> Iterator[FaceJob]:
+    """The face stage of each pending video, as plain data for any executor (index into `pending`)."""
+    for index, (item, _) in enumerate(pending):
+        yield FaceJob(index, os.path.abspath(item.path), config.num_frames,
+                      config.faces, str(cache_root))
+
+
+def _redetects(levels: dict[str, perturbations.Level], config: RunConfig) -> bool:
+    """Whether some level rewrites the video or full frames, so the main process must detect faces again."""
+    stages = [level.split_by_stage(config.apply_at) for level in levels.values()]
+    return any(not (s["video"].is_identity and s["frame"].is_identity) for s in stages)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto`: cuda if available, else mps, else cpu; an explicit device that is absent is an error."""
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
+    if name == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
+    if name not in available:
+        raise RunError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    if not available[name]:
+        raise RunError(f"device {name!r} is not available on this machine (use --device auto or cpu)")
+    return torch.device(name)

@@ -19,7 +19,22 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "meso4": ("detectors.mesonet:create_meso4",
               "Meso4 (Afchar et al. 2018), 256x256 face crops; weights: MesoNet Keras Meso4 .h5 or "
               "project .safetensors"),
+    "resnet-lstm": ("detectors.zoo:create_resnet_lstm",
+                    "ResNet-50 + LSTM(512) clip model (DeeperForensics-1.0 baseline), clips of 224x224 crops, "
+                    "ImageNet norm; weights: deepfake_detector .pth or .safetensors"),
+    "efficientnet": ("detectors.zoo:create_efficientnet",
+                     "EfficientNet frame classifier (timm; variant=b0..b7 / tf_efficientnet_bN, default b4 at "
+                     "380 px), ImageNet norm; weights: DeepfakeBench efficientnetb4 .pth or .safetensors"),
+    "efficientnet-lstm": ("detectors.zoo:create_efficientnet_lstm",
+                          "EfficientNet-B1 + LSTM(512 x 2) clip model, 240x240, ImageNet norm; weights: "
+                          "deepfake_detector .pth or .safetensors"),
+    "xception": ("detectors.zoo:create_xception",
+                 "Xception (FaceForensics++ baseline), 299x299, mean=std=0.5; weights: deepfake_detector / "
+                 "DeepfakeBench .pth or .safetensors"),
 }
+
+# Prefix entries: "timm:<model_name>" (any timm backbone + binary head); "pkg.module:Class" (a plug-in).
+TIMM_PREFIX = "timm:"
 
 DEMO_WEIGHTS = Path(__file__).parent / "weights" / "meso-demo.safetensors"
 
@@ -47,10 +62,20 @@ def available() -> list[str]:
 
 def describe(name: str) -> str:
     """One line for `list`."""
+    if name.startswith(TIMM_PREFIX):
+        return f"timm backbone {name[len(TIMM_PREFIX):]} + dense 256-128-64 binary head"
+    if _is_plugin(name):
+        return f"plug-in detector class {name}"
     return _REGISTRY[_check_name(name)][1]
 
 
+def _is_plugin(name: str) -> bool:
+    return ":" in name and not name.startswith(TIMM_PREFIX)
+
+
 def _check_name(name: str) -> str:
+    if name.startswith(TIMM_PREFIX) or _is_plugin(name):
+        return name
     if name not in _REGISTRY:
         raise ValueError(f"unknown detector {name!r}; available: {', '.join(available())}")
     return name
@@ -67,7 +92,14 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
     Raises CheckpointError when no weights are given without `random_init`, or when the weights do
     not belong to this detector; options (e.g. `seed` for random init) go to the factory.
     """
-    factory: Callable[..., Detector] = _resolve(_REGISTRY[_check_name(name)][0])
+    _check_name(name)
+    if name.startswith(TIMM_PREFIX):
+        from .zoo import create as zoo_create
+        return zoo_create(name, weights, random_init, **options)
+    if _is_plugin(name):
+        from .plugin import create_plugin
+        return create_plugin(name, weights=weights, random_init=random_init, **options)
+    factory: Callable[..., Detector] = _resolve(_REGISTRY[name][0])
     return factory(weights=weights, random_init=random_init, **options)
 
 

@@ -169,7 +169,7 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
-def read_torch(path: Path) -> tuple[str, dict[str, torch.Tensor], str]:
+def torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load with weights_only=True only: a pickle that needs code/objects is refused, never run."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -180,12 +180,14 @@ def read_torch(path: Path) -> tuple[str, dict[str, torch.Tensor], str]:
     except Exception as exc:
         raise CheckpointError(f"{path}: unreadable torch checkpoint ({_one_line(exc)}); {ACCEPTED}") from None
     state = _unwrap_state_dict(obj, path)
-    if not any(k.startswith("inception1.") for k in state):
-        raise CheckpointError(f"{path}: unrecognised state_dict layout (first keys {list(state)[:4]}); "
-                              f"expected the deepfake_detector MesoInception4 layout (inception1.conv1.weight, ...)")
-    provenance = (f"deepfake_detector MesoInception4 state_dict {path.name} (torch pickle, loaded "
-                  f"weights_only); one logit, fake=1; no licence given, do not redistribute")
-    return "mesoinception4-dfdet", state, provenance
+    return {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in state.items()}
+
+
+def read_torch(path: Path) -> tuple[str, dict[str, torch.Tensor], str, dict[str, Any], str]:
+    """(architecture, state in our layout, provenance, card hints, format) for deepfake_detector/DeepfakeBench files."""
+    from .convert import convert
+
+    return convert(torch_state_dict(path), path)
 
 
 # --- safetensors (the project's format) ------------------------------------------------------
@@ -214,8 +216,11 @@ def read_safetensors(path: Path) -> tuple[str, dict[str, torch.Tensor], str, dic
     return str(card["architecture"]), state, str(card.get("provenance", "")), card
 
 
-def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
-    """Read any accepted weight file into our key layout; the architecture comes from the content."""
+def load_checkpoint(path: str | Path, detector: str | None = None) -> LoadedCheckpoint:
+    """Read any accepted weight file into our key layout; the architecture comes from the content.
+
+    `detector` is informational (the converters recognise the source layout themselves).
+    """
     path = Path(path)
     kind = sniff_format(path)
     card: dict[str, Any] = {}
@@ -224,7 +229,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     elif kind == "safetensors":
         fmt, (arch, state, provenance, card) = "safetensors", read_safetensors(path)
     else:
-        fmt, (arch, state, provenance) = "deepfake_detector-pth", read_torch(path)
+        arch, state, provenance, card, fmt = read_torch(path)
     return LoadedCheckpoint(path, sha256_file(path), fmt, arch, state, provenance, card)
 
 

@@ -39,8 +39,9 @@ class InceptionLayer(nn.Module):
     conv1..conv7 follow the Keras creation order (and the deepfake_detector key names).
     """
 
-    def __init__(self, cin: int, a: int, b: int, c: int, d: int) -> None:
+    def __init__(self, cin: int, a: int, b: int, c: int, d: int, relu: bool = True) -> None:
         super().__init__()
+        self.relu = relu
         self.conv1 = _conv(cin, a, 1)
         self.conv2 = _conv(cin, b, 1)
         self.conv3 = _conv(b, b, 3)
@@ -51,10 +52,11 @@ class InceptionLayer(nn.Module):
         self.out_channels = a + b + c + d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = F.relu(self.conv1(x))
-        x2 = F.relu(self.conv3(F.relu(self.conv2(x))))
-        x3 = F.relu(self.conv5(F.relu(self.conv4(x))))
-        x4 = F.relu(self.conv7(F.relu(self.conv6(x))))
+        act = F.relu if self.relu else _identity   # DeepfakeBench's port has no ReLU inside the block
+        x1 = act(self.conv1(x))
+        x2 = act(self.conv3(act(self.conv2(x))))
+        x3 = act(self.conv5(act(self.conv4(x))))
+        x4 = act(self.conv7(act(self.conv6(x))))
         return torch.cat((x1, x2, x3, x4), dim=1)
 
 
@@ -70,8 +72,9 @@ def _flatten(x: torch.Tensor, nhwc: bool) -> torch.Tensor:
 class Meso4(nn.Module):
     """Meso4 as in the authors' Meso4_*.h5 files: Dense(16) is linear (no LeakyReLU in those files)."""
 
-    def __init__(self, leaky_fc: bool = False, bn_eps: float = 1e-3) -> None:
+    def __init__(self, leaky_fc: bool = False, bn_eps: float = 1e-3, nhwc: bool = True) -> None:
         super().__init__()
+        self.nhwc = nhwc
         self.conv1, self.bn1 = _conv(3, 8, 3), nn.BatchNorm2d(8, eps=bn_eps)
         self.conv2, self.bn2 = _conv(8, 8, 5), nn.BatchNorm2d(8, eps=bn_eps)
         self.conv3, self.bn3 = _conv(8, 16, 5), nn.BatchNorm2d(16, eps=bn_eps)
@@ -85,7 +88,7 @@ class Meso4(nn.Module):
         x = F.max_pool2d(self.bn2(F.relu(self.conv2(x))), 2)
         x = F.max_pool2d(self.bn3(F.relu(self.conv3(x))), 2)
         x = F.max_pool2d(self.bn4(F.relu(self.conv4(x))), 4)
-        x = self.drop1(_flatten(x, nhwc=True))
+        x = self.drop1(_flatten(x, nhwc=self.nhwc))
         x = self.drop2(self.act(self.fc1(x)))
         return self.fc2(x)  # logit of P(real)
 
@@ -98,12 +101,13 @@ class MesoInception4(nn.Module):
     5x5 convs, BN eps 1e-5, NCHW flatten. Both: Dropout, Dense16, LeakyReLU(0.1), Dropout, Dense1.
     """
 
-    def __init__(self, dfdet: bool = False) -> None:
+    def __init__(self, dfdet: bool = False, dfbench: bool = False) -> None:
         super().__init__()
-        eps = 1e-5 if dfdet else 1e-3
-        self.dfdet = dfdet
-        self.inception1, self.bn1 = InceptionLayer(3, 1, 4, 4, 2), nn.BatchNorm2d(11, eps=eps)
-        self.inception2, self.bn2 = InceptionLayer(11, 2, 4, 4, 2), nn.BatchNorm2d(12, eps=eps)
+        eps = 1e-5 if (dfdet or dfbench) else 1e-3
+        self.dfdet, self.dfbench = dfdet, dfbench
+        self.inception1 = InceptionLayer(3, 1, 4, 4, 2, relu=not dfbench)
+        self.inception2 = InceptionLayer(11, 2, 4, 4, 2, relu=not dfbench)
+        self.bn1, self.bn2 = nn.BatchNorm2d(11, eps=eps), nn.BatchNorm2d(12, eps=eps)
         self.conv1, self.bn3 = _conv(12, 16, 5), nn.BatchNorm2d(16, eps=eps)
         self.conv2, self.bn4 = _conv(16, 16, 5), nn.BatchNorm2d(16, eps=eps)
         self.drop1, self.fc1 = nn.Dropout(0.5), nn.Linear(16 * 8 * 8, 16)
@@ -112,11 +116,12 @@ class MesoInception4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv_act = _identity if self.dfdet else F.relu
-        x = F.max_pool2d(self.bn1(F.relu(self.inception1(x))), 2)
-        x = F.max_pool2d(self.bn2(F.relu(self.inception2(x))), 2)
+        cat_act = _identity if self.dfbench else F.relu
+        x = F.max_pool2d(self.bn1(cat_act(self.inception1(x))), 2)
+        x = F.max_pool2d(self.bn2(cat_act(self.inception2(x))), 2)
         x = F.max_pool2d(self.bn3(conv_act(self.conv1(x))), 2)
         x = F.max_pool2d(self.bn4(conv_act(self.conv2(x))), 4)
-        x = self.drop1(_flatten(x, nhwc=not self.dfdet))
+        x = self.drop1(_flatten(x, nhwc=not (self.dfdet or self.dfbench)))
         x = self.drop2(self.leakyrelu(self.fc1(x)))
         return self.fc2(x)  # Keras: logit of P(real); dfdet: logit of P(fake)
 
@@ -136,7 +141,10 @@ class Variant:
     def build(self) -> nn.Module:
         if self.architecture == "meso4-keras":
             return Meso4()
-        return MesoInception4(dfdet=self.architecture == "mesoinception4-dfdet")
+        if self.architecture == "meso4-dfbench":
+            return Meso4(leaky_fc=True, bn_eps=1e-5, nhwc=False)
+        return MesoInception4(dfdet=self.architecture == "mesoinception4-dfdet",
+                              dfbench=self.architecture == "mesoinception4-dfbench")
 
 
 _KERAS_LABELS = "Keras sigmoid output is P(real): classes sorted alphabetically, df=0, real=1"
@@ -149,6 +157,12 @@ VARIANTS: dict[str, Variant] = {
                 (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "logit_fake", "one logit, fake=1, real=0"),
         Variant("meso4-keras", "meso4", "Meso4 (Keras-faithful)", None, None,
                 "logit_real", _KERAS_LABELS),
+        # DeepfakeBench ports (training/networks/mesonet.py): conv without bias (ours zero), shared BNs copied,
+        # NCHW flatten, LeakyReLU after fc1, 2-class head -> one logit z_fake - z_real; 0.5/0.5 normalisation.
+        Variant("mesoinception4-dfbench", "meso", "MesoInception4 (DeepfakeBench port)",
+                (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "logit_fake", "DeepfakeBench softmax, fake = class 1"),
+        Variant("meso4-dfbench", "meso4", "Meso4 (DeepfakeBench port)",
+                (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "logit_fake", "DeepfakeBench softmax, fake = class 1"),
     )
 }
 DEFAULT_ARCHITECTURE = {"meso": "mesoinception4-keras", "meso4": "meso4-keras"}

@@ -78,3 +78,15 @@ def test_run_then_report_rebuilds_and_merges(tiny_demo, tmp_path, capsys):
 def test_report_on_a_folder_that_is_not_a_run(tmp_path):
     out = cli("report", str(tmp_path))
     assert out.returncode == 2 and "error:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_detector_options_and_weights_for_names_with_colons():
+    from benchmarks.__main__ import _detector_options, _weights_map
+    names = ["timm:resnet18", "efficientnet"]
+    assert _weights_map(["timm:resnet18=/w/r.safetensors", "efficientnet=/w/e.pth"], names) == \
+        {"timm:resnet18": "/w/r.safetensors", "efficientnet": "/w/e.pth"}
+    assert _detector_options(["efficientnet:variant=b1", "timm:resnet18:clip_frames=8"], names) == \
+        {"efficientnet": {"variant": "b1"}, "timm:resnet18": {"clip_frames": 8}}
+    assert _detector_options(["variant=b1", "scale=0.5"], ["efficientnet"]) == {"efficientnet": {"variant": "b1", "scale": 0.5}}
+    with pytest.raises(ValueError, match="NAME:"):
+        _detector_options(["variant=b1"], names)

@@ -1,0 +1,269 @@
+"""Where decoding + face detection run: in-process, a local process pool, or Ray tasks.
+
+The face stage (decode, detect, crop, cache) is the expensive part of a run and needs nothing from the
+detectors, so it is fanned out while the main process perturbs and scores. Every executor yields
+`(index, FaceCrops)` for the jobs it is given, in completion order, keeping at most `window` jobs in flight
+so no stage holds the whole dataset in memory. The main process stays the only writer of scores.csv, so
+resume works the same whatever executed the face stage.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .faces import FaceCrops, FaceSettings
+
+__all__ = ["FaceJob", "FaceExecutor", "InProcessExecutor", "PoolExecutor", "RayExecutor", "make_executor",
+           "extract_job", "default_workers", "peak_rss_mb", "RAY_MISSING"]
+
+RAY_MISSING = 'the ray executor needs Ray: pip install -e ".[ray]"'
+
+
+@dataclass(frozen=True)
+class FaceJob:
+    """One video's face stage; plain data so it pickles to a worker process or a Ray node."""
+
+    index: int
+    path: str
+    num_frames: int
+    settings: FaceSettings
+    cache_root: str
+
+
+def default_workers() -> int:
+    """Cores this process may use (affinity-aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _DetectorSlot:
+    """The face detector of one worker process, built on its first job (CenterFace loads an ONNX file)."""
+
+    settings: FaceSettings | None = None
+    detector: object = None
+
+    def get(self, settings: FaceSettings):
+        from .faces import make_detector
+        if self.detector is None or self.settings != settings:
+            self.detector, self.settings = make_detector(settings), settings
+        return self.detector
+
+
+_SLOT = _DetectorSlot()  # per worker process only: the main process passes its own detector explicitly
+
+
+def extract_job(job: FaceJob, detector=None) -> tuple[int, FaceCrops, float]:
+    """Cached face crops of one video and this process's peak RSS in MiB (the worker entry point)."""
+    from .cache import FaceCache
+    detector = detector if detector is not None else _SLOT.get(job.settings)
+    crops = FaceCache(job.cache_root).get_or_extract(job.path, job.num_frames, job.settings, detector)
+    return job.index, crops, peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of the calling process in MiB (workers report their own: with forkserver or Ray
+    they are not children of the main process, so RUSAGE_CHILDREN would not see them)."""
+    import resource
+    import sys
+    divisor = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / divisor, 1)
+
+
+@dataclass
+class _PeakMemory:
+    """Largest worker peak RSS seen in the results, for the manifest."""
+
+    worker_mb: float = 0.0
+
+    def take(self, result: tuple[int, FaceCrops, float]) -> tuple[int, FaceCrops]:
+        index, crops, rss = result
+        self.worker_mb = max(self.worker_mb, rss)
+        return index, crops
+
+
+class FaceExecutor(Protocol):
+    def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
+        """(job index, crops) per job, in completion order."""
+        ...
+
+    def close(self) -> None:
+        """Stop workers at once (also on KeyboardInterrupt); jobs in flight are lost."""
+        ...
+
+    def describe(self) -> dict:
+        """For the manifest."""
+        ...
+
+
+@dataclass
+class InProcessExecutor:
+    """`--workers 1`: the face stage in the main process, one video at a time, as before."""
+
+    settings: FaceSettings
+    detector: object = None  # shared with the main process's re-detection of perturbed videos
+    memory: _PeakMemory = field(default_factory=_PeakMemory)
+
+    def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
+        from .faces import make_detector
+        for job in jobs:
+            if self.detector is None:
+                self.detector = make_detector(self.settings)
+            yield self.memory.take(extract_job(job, self.detector))
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> dict:
+        return {"executor": "local", "workers": 1, "worker_peak_rss_mb": self.memory.worker_mb}
+
+
+def _worker_init() -> None:
+    """Ctrl-C goes to the whole process group: only the main process handles it (and stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@dataclass
+class PoolExecutor:
+    """A local pool of worker processes started with forkserver (spawn where unavailable).
+
+    Not fork: the main process has already started torch's and OpenCV's thread pools, and a forked child
+    inherits their locks in whatever state they were (deadlocks in OpenMP / cv2.dnn).
+    """
+
+    workers: int
+    window: int = 0  # jobs in flight; default 2 x workers
+    start_method: str = ""
+    memory: _PeakMemory = field(default_factory=_PeakMemory)
+    _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.window = self.window or 2 * self.workers
+        methods = multiprocessing.get_all_start_methods()
+        self.start_method = self.start_method or ("forkserver" if "forkserver" in methods else "spawn")
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context(self.start_method)
+            if self.start_method == "forkserver":
+                context.set_forkserver_preload(["benchmarks.cache"])  # cv2, av, numpy imported once, not per worker
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
+        return self._pool
+
+    def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
+        pool = self._start()
+        pending: set[Future] = set()
+        queue = iter(jobs)
+        for job in queue:
+            pending.add(pool.submit(extract_job, job))
+            if len(pending) >= self.window:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield self.memory.take(future.result())  # a worker's exception or death surfaces here
+                job = next(queue, None)
+                if job is not None:
+                    pending.add(pool.submit(extract_job, job))
+
+    def close(self) -> None:
+        """Cancel queued jobs and end the workers now, rather than waiting for the videos in flight."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=10)
+
+    def describe(self) -> dict:
+        return {"executor": "local", "workers": self.workers, "start_method": self.start_method,
+                "in_flight": self.window, "worker_peak_rss_mb": self.memory.worker_mb}
+
+
+@dataclass
+class RayExecutor:
+    """Face extraction as Ray tasks (one CPU each), results streamed back to the driver.
+
+    `address` connects to a running cluster (`ray start --head` on the head node); without it a local
+    instance with `num_cpus` is started and shut down on close. Video paths and the cache root must be
+    the same paths on every node (shared storage), and the project installed in each node's Python.
+    """
+
+    address: str | None = None
+    num_cpus: int | None = None
+    window: int = 0  # tasks in flight; default 2 x the cluster's CPUs
+    cluster_cpus: float | None = None
+    memory: _PeakMemory = field(default_factory=_PeakMemory)
+    _ray: object = field(default=None, repr=False)
+    _started: bool = False
+    _pending: list = field(default_factory=list, repr=False)
+
+    def _start(self):
+        if self._ray is None:
+            try:
+                import ray
+            except ImportError:
+                raise RuntimeError(RAY_MISSING) from None
+            if not ray.is_initialized():
+                kwargs = {"address": self.address} if self.address else {"num_cpus": self.num_cpus}
+                ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"PYTHONPATH": _project_path()}} if not self.address else None)
+                self._started = True
+            self._ray = ray
+            self.cluster_cpus = ray.cluster_resources().get("CPU")
+            self.window = self.window or 2 * max(1, int(self.cluster_cpus or 1))
+        return self._ray
+
+    def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
+        ray = self._start()
+        remote = ray.remote(num_cpus=1, max_retries=2)(extract_job)
+        queue = iter(jobs)
+        self._pending = [remote.remote(job) for _, job in zip(range(self.window), queue)]  # range first: no job lost
+        while self._pending:
+            done, self._pending = ray.wait(self._pending, num_returns=1)
+            yield self.memory.take(ray.get(done[0]))
+            job = next(queue, None)
+            if job is not None:
+                self._pending.append(remote.remote(job))
+
+    def close(self) -> None:
+        if self._ray is None:
+            return
+        for ref in self._pending:
+            self._ray.cancel(ref, force=True)
+        self._pending = []
+        if self._started:
+            self._ray.shutdown()
+        self._ray, self._started = None, False
+
+    def describe(self) -> dict:
+        return {"executor": "ray", "address": self.address or "local", "in_flight": self.window,
+                "cluster_cpus": self.cluster_cpus, "worker_peak_rss_mb": self.memory.worker_mb}
+
+
+def _project_path() -> str:
+    """The folder holding the `benchmarks` package, so a local Ray instance's workers import this code."""
+    return str(Path(__file__).resolve().parents[1])
+
+
+def make_executor(kind: str, workers: int, settings: FaceSettings, ray_address: str | None = None,
+                  detector=None) -> FaceExecutor:
+    """`local` with 1 worker runs in-process; more workers use a process pool; `ray` uses Ray tasks."""
+    if kind == "ray":
+        return RayExecutor(address=ray_address, num_cpus=workers)
+    if kind != "local":
+        raise ValueError(f"unknown executor {kind!r}; use local or ray")
+    if workers <= 1:
+        return InProcessExecutor(settings, detector)
+    return PoolExecutor(workers)
