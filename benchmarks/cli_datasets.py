@@ -9,7 +9,6 @@ the reader's layout problems. Exit 0 when clean, 1 when anything is wrong, 2 on 
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -137,16 +136,10 @@ def _duplicates(items: list[datasets.VideoItem]) -> list[str]:
     for same_size in by_size.values():
         if len(same_size) < 2:
             continue
+        from .cache import file_sha256  # imported here: `datasets list` should not load OpenCV/PyAV
         by_hash: dict[str, list[str]] = defaultdict(list)
         for item in same_size:
-            by_hash[_sha256(item.path)].append(item.video_id)
+            by_hash[file_sha256(item.path)].append(item.video_id)
         found += [f"same content: {', '.join(ids)}" for ids in by_hash.values() if len(ids) > 1]
     return found
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

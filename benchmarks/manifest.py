@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from .cache import file_sha256
 from .config import RunConfig
 
 PACKAGES = ("deepfake-robustness-bench", "torch", "numpy", "opencv-python", "av", "pyimgaug", "scikit-learn",
@@ -61,7 +62,7 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "detectors": {name: {"input_size": det.input_size, **vars(det.weights)} for name, det in models.items()},
         "levels": {name: _level_info(name, config.apply_at) for name in config.levels},
         "apply_at": config.apply_at,
-        "levels_files": {path: _sha256(path) for path in config.levels_files},
+        "levels_files": {path: file_sha256(path) for path in config.levels_files},
         "encoders": _encoders(),
         "face_cache": str(cache_root),
         "versions": package_versions(),
@@ -73,11 +74,6 @@ def _level_info(name: str, apply_at: str) -> dict:
     import perturbations
     level = perturbations.get(name)
     return {"description": level.description, "steps": list(level.steps), "stages": list(level.stages(apply_at))}
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _encoders() -> dict:

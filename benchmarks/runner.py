@@ -244,8 +244,8 @@ GALLERY_LEVELS = 16  # at most this many tiles in a run's gallery (a df:all run 
 def write_gallery(run_dir: Path, items, config: RunConfig, cache: FaceCache, face_detector) -> Path | None:
     """gallery.png: the first scorable video's face under each level (face-stage view), embedded in the report."""
     for item in items:
-        crops = cache.get_or_extract(item.path, config.num_frames, config.faces,
-                                     detector=face_detector or make_detector(config.faces))
+        # Normally a cache hit; on a miss extraction builds its own detector when none was passed.
+        crops = cache.get_or_extract(item.path, config.num_frames, config.faces, detector=face_detector)
         if crops.status == "ok":
             grid = perturbations.make_gallery(crops.crops[:4], config.levels[:GALLERY_LEVELS], seed=config.seed,
                                               video_id=item.video_id, inner=config.faces.context, tile=160)
