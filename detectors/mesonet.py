@@ -83,6 +83,10 @@ class Meso4(nn.Module):
         self.act = nn.LeakyReLU(0.1) if leaky_fc else nn.Identity()
         self.drop2, self.fc2 = nn.Dropout(0.5), nn.Linear(16, 1)
 
+    def backbone_modules(self) -> nn.Module:
+        """The convolutional feature extractor (frozen by `train --freeze-backbone-epochs`); fc1/fc2 are the head."""
+        return nn.ModuleList([self.conv1, self.bn1, self.conv2, self.bn2, self.conv3, self.bn3, self.conv4, self.bn4])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(self.bn1(F.relu(self.conv1(x))), 2)
         x = F.max_pool2d(self.bn2(F.relu(self.conv2(x))), 2)
@@ -113,6 +117,11 @@ class MesoInception4(nn.Module):
         self.drop1, self.fc1 = nn.Dropout(0.5), nn.Linear(16 * 8 * 8, 16)
         self.leakyrelu = nn.LeakyReLU(0.1)
         self.drop2, self.fc2 = nn.Dropout(0.5), nn.Linear(16, 1)
+
+    def backbone_modules(self) -> nn.Module:
+        """The inception and convolutional feature extractor; fc1/fc2 are the head."""
+        return nn.ModuleList([self.inception1, self.bn1, self.inception2, self.bn2, self.conv1, self.bn3,
+                              self.conv2, self.bn4])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv_act = _identity if self.dfdet else F.relu
