@@ -59,7 +59,8 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "seed": config.seed,
         "protocol": PROTOCOL.format(num_frames=config.num_frames, **config.faces.__dict__),
         "dataset": {**description, "fingerprint": dataset.fingerprint()},
-        "detectors": {name: {"input_size": det.input_size, **vars(det.weights)} for name, det in models.items()},
+        "detectors": {name: {"input_size": det.input_size, "input": input_contract(det), **vars(det.weights)}
+                      for name, det in models.items()},
         "levels": {name: _level_info(name, config.apply_at) for name in config.levels},
         "apply_at": config.apply_at,
         "levels_files": {path: file_sha256(path) for path in config.levels_files},
@@ -81,3 +82,15 @@ def _encoders() -> dict:
     import av
     return {"pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
             "libx264": "libx264" in av.codecs_available, "libx265": "libx265" in av.codecs_available}
+
+
+def input_contract(detector) -> dict:
+    """What the detector expects (frame or clip, size, normalisation), from its own card, for the manifest."""
+    try:
+        card = detector.checkpoint_card()
+    except NotImplementedError:
+        card = {}
+    keys = ("architecture", "input", "input_size", "clip_frames", "colour_order", "normalisation", "output")
+    contract = {k: card[k] for k in keys if k in card}
+    contract.setdefault("input", "clip" if getattr(detector, "temporal", False) else "frame")
+    return contract
