@@ -14,7 +14,8 @@ from tests.conftest import shared_path
 def test_demo_weights_are_the_projects_own_and_documented():
     card = json.loads(detectors.DEMO_WEIGHTS.with_suffix(".json").read_text())
     assert card["detector"] == "meso" and card["architecture"] == "mesoinception4-keras"
-    assert card["provenance"].startswith("trained by `python -m benchmarks train` on demo split 'train'")
+    assert "by `python -m benchmarks train` on demo split 'train'" in card["provenance"]
+    assert card["training"]["config"]["split_by"] == "auto"  # trained by the current trainer, with its defaults
     det = detectors.create("meso", weights=detectors.default_weights("meso"))
     assert det.weights.format == "safetensors" and det.weights.sha256 == detectors.sha256_file(detectors.DEMO_WEIGHTS)
 
