@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(run, "test")
     add_dataset_option_args(run)
     run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
-    run.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
+    run.add_argument("--batch-size", type=int, default=None, metavar="N",
+                     help="frames per forward pass, filled across consecutive videos for frame models; clip models "
+                     "get one video per call (default: 8 on CPU, where small batches are faster, 64 on a GPU)")
     _add_metric_args(run, defaults=True)
     run.add_argument("--max-videos", type=int, help="use only the first N videos of the split")
     run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "

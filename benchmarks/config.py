@@ -29,7 +29,7 @@ class RunConfig:
     levels_files: list[str] = field(default_factory=list)  # user TOML level definitions
     num_frames: int = 32
     seed: int = 0
-    batch_size: int = 64
+    batch_size: int | None = None  # frames per forward pass; None: 8 on CPU, 64 on a GPU (`runner.batch_size_for`)
     max_videos: int | None = None
     aggregate: str = "mean"  # video score from frame scores: mean, median, max or logit-mean
     bootstrap: int = 1000  # resamples for 95% intervals (0: none)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -19,8 +20,8 @@ from typing import Protocol
 
 from .faces import FaceCrops, FaceSettings
 
-__all__ = ["FaceJob", "FaceExecutor", "InProcessExecutor", "PoolExecutor", "RayExecutor", "make_executor",
-           "extract_job", "default_workers", "peak_rss_mb", "RAY_MISSING"]
+__all__ = ["FaceJob", "JobInfo", "FaceStageStats", "FaceExecutor", "InProcessExecutor", "PoolExecutor",
+           "RayExecutor", "make_executor", "extract_job", "default_workers", "peak_rss_mb", "RAY_MISSING"]
 
 RAY_MISSING = 'the ray executor needs Ray: pip install -e ".[ray]"'
 
@@ -61,36 +62,77 @@ class _DetectorSlot:
 _SLOT = _DetectorSlot()  # per worker process only: the main process passes its own detector explicitly
 
 
-def extract_job(job: FaceJob, detector=None) -> tuple[int, FaceCrops, float]:
-    """Cached face crops of one video and this process's peak RSS in MiB (the worker entry point)."""
+@dataclass(frozen=True)
+class JobInfo:
+    """How one face job went: seconds in the job (cache lookup included), whether the cache had the crops,
+    and the peak RSS of the process that ran it."""
+
+    seconds: float
+    cache_hit: bool
+    peak_rss_mb: float
+
+
+def extract_job(job: FaceJob, detector=None) -> tuple[int, FaceCrops, JobInfo]:
+    """Cached face crops of one video, and how long it took (the worker entry point)."""
     from .cache import FaceCache
-    detector = detector if detector is not None else _SLOT.get(job.settings)
-    crops = FaceCache(job.cache_root).get_or_extract(job.path, job.num_frames, job.settings, detector)
-    return job.index, crops, peak_rss_mb()
+    start = time.perf_counter()
+    cache = FaceCache(job.cache_root)
+    crops = cache.load(cache.key(job.path, job.num_frames, job.settings)) if os.path.isfile(job.path) else None
+    hit = crops is not None
+    if not hit:
+        detector = detector if detector is not None else _SLOT.get(job.settings)
+        crops = cache.get_or_extract(job.path, job.num_frames, job.settings, detector)
+    return job.index, crops, JobInfo(time.perf_counter() - start, hit, peak_rss_mb())
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of the calling process in MiB (workers report their own: with forkserver or Ray
-    they are not children of the main process, so RUSAGE_CHILDREN would not see them)."""
+    they are not children of the main process, so RUSAGE_CHILDREN would not see them).
+
+    On Linux from VmHWM in /proc/self/status: ru_maxrss carries over the parent's peak through fork and exec,
+    so a run started from a big process (a benchmark script) would report that process's peak instead."""
     import resource
     import sys
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     divisor = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / divisor, 1)
 
 
 @dataclass
-class _PeakMemory:
-    """Largest worker peak RSS seen in the results, for the manifest."""
+class FaceStageStats:
+    """What the face stage of this session did: jobs run, cache hits, seconds summed over jobs (extraction
+    and cache loads separately) and the largest worker peak RSS; read by the runner for timing.json."""
 
+    jobs: int = 0
+    cache_hits: int = 0
+    extract_seconds: float = 0.0  # decode + detect + crop + cache write, summed over jobs that missed the cache
+    cache_seconds: float = 0.0  # content hash + cache load, summed over jobs that hit it
     worker_mb: float = 0.0
+    last_hit: bool = False  # whether the latest job found its crops in the cache (workers then mostly idle)
 
-    def take(self, result: tuple[int, FaceCrops, float]) -> tuple[int, FaceCrops]:
-        index, crops, rss = result
-        self.worker_mb = max(self.worker_mb, rss)
+    def take(self, result: tuple[int, FaceCrops, JobInfo]) -> tuple[int, FaceCrops]:
+        index, crops, info = result
+        self.jobs += 1
+        self.cache_hits += info.cache_hit
+        self.last_hit = info.cache_hit
+        if info.cache_hit:
+            self.cache_seconds += info.seconds
+        else:
+            self.extract_seconds += info.seconds
+        self.worker_mb = max(self.worker_mb, info.peak_rss_mb)
         return index, crops
 
 
 class FaceExecutor(Protocol):
+    stats: FaceStageStats  # this session's face-stage totals, updated as results arrive
+    local_cores: int  # cores of this machine kept busy by extraction alongside the main process
+
     def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
         """(job index, crops) per job, in completion order."""
         ...
@@ -110,20 +152,22 @@ class InProcessExecutor:
 
     settings: FaceSettings
     detector: object = None  # shared with the main process's re-detection of perturbed videos
-    memory: _PeakMemory = field(default_factory=_PeakMemory)
+    stats: FaceStageStats = field(default_factory=FaceStageStats)
 
     def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
         from .faces import make_detector
         for job in jobs:
             if self.detector is None:
                 self.detector = make_detector(self.settings)
-            yield self.memory.take(extract_job(job, self.detector))
+            yield self.stats.take(extract_job(job, self.detector))
 
     def close(self) -> None:
         pass
 
+    local_cores = 0  # extraction runs between scoring, never alongside it
+
     def describe(self) -> dict:
-        return {"executor": "local", "workers": 1, "worker_peak_rss_mb": self.memory.worker_mb}
+        return {"executor": "local", "workers": 1, "worker_peak_rss_mb": self.stats.worker_mb}
 
 
 def _worker_init() -> None:
@@ -142,7 +186,7 @@ class PoolExecutor:
     workers: int
     window: int = 0  # jobs in flight; default 2 x workers
     start_method: str = ""
-    memory: _PeakMemory = field(default_factory=_PeakMemory)
+    stats: FaceStageStats = field(default_factory=FaceStageStats)
     _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -169,7 +213,7 @@ class PoolExecutor:
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield self.memory.take(future.result())  # a worker's exception or death surfaces here
+                yield self.stats.take(future.result())  # a worker's exception or death surfaces here
                 job = next(queue, None)
                 if job is not None:
                     pending.add(pool.submit(extract_job, job))
@@ -186,9 +230,14 @@ class PoolExecutor:
         for process in processes:
             process.join(timeout=10)
 
+    @property
+    def local_cores(self) -> int:
+        """Cores of this machine the workers keep busy while they extract faces."""
+        return self.workers
+
     def describe(self) -> dict:
         return {"executor": "local", "workers": self.workers, "start_method": self.start_method,
-                "in_flight": self.window, "worker_peak_rss_mb": self.memory.worker_mb}
+                "in_flight": self.window, "worker_peak_rss_mb": self.stats.worker_mb}
 
 
 @dataclass
@@ -204,7 +253,7 @@ class RayExecutor:
     num_cpus: int | None = None
     window: int = 0  # tasks in flight; default 2 x the cluster's CPUs
     cluster_cpus: float | None = None
-    memory: _PeakMemory = field(default_factory=_PeakMemory)
+    stats: FaceStageStats = field(default_factory=FaceStageStats)
     _ray: object = field(default=None, repr=False)
     _started: bool = False
     _pending: list = field(default_factory=list, repr=False)
@@ -232,7 +281,7 @@ class RayExecutor:
         self._pending = [remote.remote(job) for _, job in zip(range(self.window), queue)]  # range first: no job lost
         while self._pending:
             done, self._pending = ray.wait(self._pending, num_returns=1)
-            yield self.memory.take(ray.get(done[0]))
+            yield self.stats.take(ray.get(done[0]))
             job = next(queue, None)
             if job is not None:
                 self._pending.append(remote.remote(job))
@@ -247,9 +296,14 @@ class RayExecutor:
             self._ray.shutdown()
         self._ray, self._started = None, False
 
+    @property
+    def local_cores(self) -> int:
+        """Cores of this machine the tasks keep busy: those of a local instance; none for a cluster's driver."""
+        return 0 if self.address else int(self.num_cpus or 0)
+
     def describe(self) -> dict:
         return {"executor": "ray", "address": self.address or "local", "in_flight": self.window,
-                "cluster_cpus": self.cluster_cpus, "worker_peak_rss_mb": self.memory.worker_mb}
+                "cluster_cpus": self.cluster_cpus, "worker_peak_rss_mb": self.stats.worker_mb}
 
 
 def _project_path() -> str:

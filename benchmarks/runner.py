@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ import perturbations
 from . import results
 from .cache import FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
-from .executors import FaceJob, make_executor, peak_rss_mb
+from .executors import FaceJob, default_workers, make_executor, peak_rss_mb
 from .faces import FaceCrops, extract_faces, inner_crop, make_detector
 from .manifest import build_manifest
 from .metrics import aggregate_video_score, all_metrics
@@ -80,16 +81,26 @@ def load_detectors(config: RunConfig) -> dict[str, detectors.Detector]:
     return loaded
 
 
+def fit_to_input(faces: np.ndarray, size: int) -> np.ndarray:
+    """uint8 N x S x S x 3 RGB face crops -> contiguous uint8 N x size x size x 3 (area-shrunk or linearly enlarged)."""
+    if len(faces) and faces.shape[1] != size:
+        interpolation = cv2.INTER_AREA if faces.shape[1] > size else cv2.INTER_LINEAR
+        return np.stack([cv2.resize(c, (size, size), interpolation=interpolation) for c in faces])
+    return np.ascontiguousarray(faces)
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 N x H x W x 3 -> float32 N x 3 x H x W in [0, 1] (channels-last in memory, no extra copy)."""
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
+
+
 def detector_input(face_crops: np.ndarray, size: int) -> torch.Tensor:
     """uint8 N x S x S x 3 RGB -> float32 N x 3 x size x size in [0, 1]."""
-    interpolation = cv2.INTER_AREA if face_crops.shape[1] > size else cv2.INTER_LINEAR
-    resized = np.stack([cv2.resize(c, (size, size), interpolation=interpolation) if c.shape[0] != size else c
-                        for c in face_crops])
-    return torch.from_numpy(resized).permute(0, 3, 1, 2).float().div_(255.0)
+    return to_tensor(fit_to_input(face_crops, size))
 
 
 def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: int) -> np.ndarray:
-    """P(fake) per frame, in batches of `batch_size`, on the device the detector's model is on.
+    """P(fake) per frame of one video, in batches of `batch_size`, on the device the detector's model is on.
 
     Clip models (`temporal`, e.g. resnet-lstm) see all of a video's crops in one call, so a clip is never cut
     at a batch boundary; each frame then carries its clip's score.
@@ -102,26 +113,295 @@ def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: 
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
+CPU_BATCH, GPU_BATCH = 8, 64
+
+
+def batch_size_for(batch_size: int | None, device: torch.device) -> int:
+    """`--batch-size`, or by device when not given: on CPU, batches of 8 frames score MesoInception4 about twice
+    as fast per frame as batches of 64 (its large, few-channel activations then stay in cache; the zoo models
+    gain too), while a GPU wants large batches."""
+    if batch_size is None:
+        return GPU_BATCH if device.type in ("cuda", "mps") else CPU_BATCH
+    if batch_size < 1:
+        raise RunError(f"--batch-size must be at least 1, got {batch_size}")
+    return batch_size
+
+
 def _base_row(item: datasets.VideoItem, detector: str, level: str) -> dict:
     return {"video_id": item.video_id, "label": item.label, "split": item.split, "detector": detector,
             "level": level, "groups": json.dumps(item.groups, sort_keys=True) if item.groups else ""}
 
 
-def level_inputs(item, crops: FaceCrops, level: perturbations.Level, seed: int, config: RunConfig,
+# --- timing ----------------------------------------------------------------------------------
+
+
+TIMING_FILE = "timing.json"
+TIMING_SCHEMA = 1
+
+
+class RunTiming:
+    """Where a run's time went, in `timing.json` of the run folder; a resumed run adds to what is there.
+
+    `wall_seconds`: whole sessions; `loop_seconds`: their scoring loops (faces, perturbation, inference, rows
+    written), without the metrics and gallery after it (`finish_seconds`).
+    `faces`: the face stage (decode + detect + crop + cache write) summed over the videos extracted, cache loads
+    summed over cache hits, the main process's wait for face results and the wall time until the last one arrived.
+    `levels`: per level the videos perturbed and the seconds spent perturbing (re-encoding and re-detecting
+    included for video- and frame-stage levels), and per detector the frames scored and the inference seconds
+    (input resizing included; a batch spanning several videos or levels is shared by frame count).
+    """
+
+    def __init__(self, path: Path, levels: list[str], detector_names: list[str]) -> None:
+        self.path = Path(path)
+        self.base = self._previous()
+        self.session = {"wall_seconds": 0.0, "loop_seconds": 0.0, "finish_seconds": 0.0,
+                        "faces": {"jobs": 0, "extracted": 0, "cache_hits": 0, "extract_seconds": 0.0,
+                                  "cache_seconds": 0.0, "wait_seconds": 0.0, "wall_seconds": 0.0},
+                        "levels": {lvl: {"videos": 0, "perturb_seconds": 0.0,
+                                         "detectors": {d: {"frames": 0, "seconds": 0.0} for d in detector_names}}
+                                   for lvl in levels}}
+        self.info: dict = {}
+        self.started = time.perf_counter()
+        self._saved = 0.0
+
+    def _previous(self) -> dict:
+        try:
+            data = results.read_json(self.path)
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) and data.get("schema") == TIMING_SCHEMA else {}
+
+    def perturbed(self, level: str, seconds: float) -> None:
+        entry = self.session["levels"][level]
+        entry["videos"] += 1
+        entry["perturb_seconds"] += seconds
+
+    def inferred(self, level: str, detector: str, frames: int, seconds: float) -> None:
+        entry = self.session["levels"][level]["detectors"][detector]
+        entry["frames"] += frames
+        entry["seconds"] += seconds
+
+    def faces_waited(self, seconds: float) -> None:
+        self.session["faces"]["wait_seconds"] += seconds
+        self.session["faces"]["wall_seconds"] = time.perf_counter() - self.started
+
+    def face_stage(self, stats) -> None:
+        """Totals of this session's executor (`FaceStageStats`)."""
+        self.session["faces"].update(jobs=stats.jobs, extracted=stats.jobs - stats.cache_hits,
+                                     cache_hits=stats.cache_hits, extract_seconds=stats.extract_seconds,
+                                     cache_seconds=stats.cache_seconds)
+
+    def to_dict(self) -> dict:
+        self.session["wall_seconds"] = time.perf_counter() - self.started
+        merged = _add_numbers(self.base, {k: v for k, v in self.session.items()})
+        sessions = [*self.base.get("sessions", []),
+                    {**self.info, "wall_seconds": round(self.session["wall_seconds"], 3)}]
+        return {"schema": TIMING_SCHEMA, **_round(merged), "sessions": sessions}
+
+    def save(self, every: float = 0.0) -> None:
+        """Write timing.json (atomically); with `every`, only if the last write is older than that many seconds."""
+        now = time.perf_counter()
+        if every and now - self._saved < every:
+            return
+        results.write_json(self.path, self.to_dict())
+        self._saved = now
+
+
+def _add_numbers(a: dict, b: dict) -> dict:
+    """Numbers summed key by key, nested dicts merged (keys of `a` first); other values of `b` win."""
+    out = {k: v for k, v in a.items() if k not in ("schema", "sessions")}
+    for key, value in b.items():
+        if isinstance(value, dict):
+            out[key] = _add_numbers(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+        elif isinstance(value, (int, float)) and isinstance(out.get(key), (int, float)):
+            out[key] = out[key] + value
+        else:
+            out[key] = value
+    return out
+
+
+def _round(data):
+    if isinstance(data, dict):
+        return {k: _round(v) for k, v in data.items()}
+    return round(data, 4) if isinstance(data, float) else data
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+class InferenceThreads:
+    """One intra-op thread for scoring while face workers keep this machine's cores busy, all threads otherwise.
+
+    With every core extracting faces, torch's OpenMP threads in the main process wait on one another behind the
+    workers: on 2 cores with `--workers 2`, inference took 46 s with 2 threads and 35 s with 1 (8 real videos,
+    3 levels). Once faces come from the cache the workers idle, and 2 threads score about twice as fast as 1.
+    """
+
+    def __init__(self, executor) -> None:
+        self.default = torch.get_num_threads()
+        self.shared = getattr(executor, "local_cores", 0) >= default_workers()
+        self.executor = executor
+
+    def update(self, extracting: bool | None = None) -> None:
+        """Before scoring: `extracting` defaults to whether the latest face job missed the cache."""
+        if extracting is None:
+            extracting = not self.executor.stats.last_hit
+        wanted = 1 if self.shared and extracting else self.default
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+
+    def restore(self) -> None:
+        self.update(extracting=False)
+
+
+
+@dataclass
+class _Video:
+    """One video's rows, `pending` of them still waiting for frame scores."""
+
+    rows: list[dict]
+    pending: int = 0
+
+
+class _Segment:
+    """The frames of one (video, detector, level): fills its row once all `n` frame scores are in."""
+
+    def __init__(self, video: _Video, row: dict, n: int, aggregate: str) -> None:
+        self.video, self.row, self.aggregate = video, row, aggregate
+        self.scores = np.zeros(n)
+        self.filled = 0
+        video.pending += 1
+        if n == 0:
+            self._finish()
+
+    def put(self, offset: int, scores: np.ndarray) -> None:
+        self.scores[offset:offset + len(scores)] = scores
+        self.filled += len(scores)
+        if self.filled == len(self.scores):
+            self._finish()
+
+    def _finish(self) -> None:
+        self.row.update(score=repr(aggregate_video_score(self.scores, self.aggregate)), n_frames=len(self.scores),
+                        frame_scores=" ".join(f"{s:.6g}" for s in self.scores))
+        self.video.pending -= 1
+
+
+class _FrameQueue:
+    """Frames of consecutive segments for one frame detector, scored in batches of exactly `batch_size`
+    (the last one at `flush` may be smaller). Holds fewer than `batch_size` frames between calls."""
+
+    def __init__(self, name: str, detector: detectors.Detector, batch_size: int, timing: RunTiming | None) -> None:
+        self.name, self.detector, self.batch_size, self.timing = name, detector, max(1, batch_size), timing
+        self.device = next(detector.model.parameters()).device
+        self.parts: deque[tuple[np.ndarray, _Segment, int, str]] = deque()  # frames, segment, offset, level
+        self.buffered = 0
+
+    def put(self, frames: np.ndarray, segment: _Segment, level: str) -> None:
+        if len(frames):
+            self.parts.append((frames, segment, 0, level))
+            self.buffered += len(frames)
+        while self.buffered >= self.batch_size:
+            self._run(self.batch_size)
+
+    def flush(self) -> None:
+        while self.buffered:
+            self._run(min(self.batch_size, self.buffered))
+
+    def _run(self, n: int) -> None:
+        taken = []
+        while sum(len(t[0]) for t in taken) < n:
+            frames, segment, offset, level = self.parts[0]
+            k = min(n - sum(len(t[0]) for t in taken), len(frames))
+            taken.append((frames[:k], segment, offset, level))
+            if k == len(frames):
+                self.parts.popleft()
+            else:
+                self.parts[0] = (frames[k:], segment, offset + k, level)
+        self.buffered -= n
+        start = time.perf_counter()
+        batch = taken[0][0] if len(taken) == 1 else np.concatenate([t[0] for t in taken])
+        scores = self.detector.predict(to_tensor(batch).to(self.device))
+        seconds = time.perf_counter() - start
+        position = 0
+        for frames, segment, offset, level in taken:
+            segment.put(offset, scores[position:position + len(frames)])
+            position += len(frames)
+            if self.timing:
+                self.timing.inferred(level, self.name, len(frames), seconds * len(frames) / n)
+
+
+class BatchScorer:
+    """Scores for the rows of consecutive videos.
+
+    Frame models get batches of `batch_size` frames filled across (video, level) segments, so small videos or
+    few sampled frames still make full batches; clip models (`temporal`) get one clip (a video's frames) per
+    call. A video's rows are complete once all its frames are scored (`finished`); a video still waiting when
+    the run is interrupted is simply not written, and is redone on resume.
+    """
+
+    def __init__(self, models: dict[str, detectors.Detector], batch_size: int, aggregate: str = "mean",
+                 timing: RunTiming | None = None) -> None:
+        self.models, self.batch_size, self.aggregate, self.timing = models, batch_size, aggregate, timing
+        self.queues = {name: _FrameQueue(name, det, batch_size, timing) for name, det in models.items()
+                       if not getattr(det, "temporal", False)}
+        self.videos: list[_Video] = []
+
+    def video(self, rows: list[dict]) -> _Video:
+        """Register a video whose `rows` (one per pending detector x level) are filled as scores come in."""
+        video = _Video(rows)
+        self.videos.append(video)
+        return video
+
+    def submit(self, video: _Video, row: dict, faces: np.ndarray, level: str) -> None:
+        """Face crops of one (detector, level) of `video`, whose scores fill `row`."""
+        name = row["detector"]
+        detector = self.models[name]
+        start = time.perf_counter()
+        if name in self.queues:
+            frames = fit_to_input(faces, detector.input_size)
+            if self.timing:
+                self.timing.inferred(level, name, 0, time.perf_counter() - start)
+            self.queues[name].put(frames, _Segment(video, row, len(frames), self.aggregate), level)
+            return
+        scores = predict_frames(detector, faces, self.batch_size)  # the whole clip in one call
+        if self.timing:
+            self.timing.inferred(level, name, len(scores), time.perf_counter() - start)
+        segment = _Segment(video, row, len(scores), self.aggregate)
+        if len(scores):
+            segment.put(0, scores)
+
+    def flush(self) -> None:
+        """Score what is buffered (partial batches): at the end of the run."""
+        for queue in self.queues.values():
+            queue.flush()
+
+    def finished(self) -> list[_Video]:
+        """Videos whose rows are complete, removed from the scorer (in the order they were registered)."""
+        done = [v for v in self.videos if not v.pending]
+        self.videos = [v for v in self.videos if v.pending]
+        return done
+
+    @property
+    def buffered_frames(self) -> int:
+        return sum(q.buffered for q in self.queues.values())
+
+
+def level_inputs(item, crops: FaceCrops, parts: dict[str, perturbations.Level], seed: int, config: RunConfig,
                  cache: FaceCache, face_detector, workdir: Path) -> tuple[FaceCrops, dict]:
     """Face crops as they enter the level's face stage, and the video/frame-stage parameters drawn.
 
-    Video-stage steps (codecs, temporal edits) rewrite the file before decoding; frame-stage steps perturb full
-    frames before face detection (`--apply-at frame`); both mean decoding and detecting again for this level.
+    `parts` is the level split by stage (`Level.split_by_stage`). Video-stage steps (codecs, temporal edits)
+    rewrite the file before decoding; frame-stage steps perturb full frames before face detection
+    (`--apply-at frame`); both mean decoding and detecting again for this level.
     """
-    parts = level.split_by_stage(config.apply_at)
     if parts["video"].is_identity and parts["frame"].is_identity:
         return crops, {}
     params: dict = {}
     source = Path(item.path)
+    level_name = parts["video"].name
     if not parts["video"].is_identity:
-        source = workdir / f"{hashlib.sha256(f'{item.video_id}|{level.name}'.encode()).hexdigest()[:16]}.mp4"
-        params["video"] = level.apply_video(item.path, source, seed, apply_at=config.apply_at)
+        source = workdir / f"{hashlib.sha256(f'{item.video_id}|{level_name}'.encode()).hexdigest()[:16]}.mp4"
+        params["video"] = parts["video"].apply_video(item.path, source, seed, apply_at=config.apply_at)
     try:
         if parts["frame"].is_identity:
             return cache.get_or_extract(source, config.num_frames, config.faces, detector=face_detector), params
@@ -135,36 +415,57 @@ def level_inputs(item, crops: FaceCrops, level: perturbations.Level, seed: int, 
             source.unlink(missing_ok=True)
 
 
+def queue_video(item, crops: FaceCrops, todo: list[tuple[str, str]], scorer: BatchScorer, config: RunConfig,
+                levels: dict[str, perturbations.Level], cache: FaceCache | None = None, face_detector=None,
+                workdir: Path | None = None, timing: RunTiming | None = None) -> None:
+    """Hand one video to `scorer`: every pending (detector, level), perturbing each level once for all detectors.
+
+    Its rows come out of `scorer.finished()` once scored (skipped videos at once).
+    """
+    if crops.status != "ok":
+        scorer.video([{**_base_row(item, det, lvl), "score": "", "n_frames": 0, "status": crops.status,
+                       "message": crops.message, "frame_scores": ""} for det, lvl in todo])
+        return
+    rows = {key: {**_base_row(item, *key), "score": "", "n_frames": 0, "status": "ok", "message": "",
+                  "frame_scores": ""} for key in todo}
+    video = scorer.video(list(rows.values()))
+    for lvl in dict.fromkeys(lvl for _, lvl in todo):
+        start = time.perf_counter()
+        seed = perturbations.seed_for(config.seed, item.video_id, lvl)
+        parts = levels[lvl].split_by_stage(config.apply_at)
+        level_crops, params = level_inputs(item, crops, parts, seed, config, cache, face_detector, workdir)
+        pending = [d for d, lv in todo if lv == lvl]
+        if level_crops.status != "ok":  # e.g. the perturbed video no longer shows a face
+            for det in pending:
+                rows[det, lvl].update(status=level_crops.status, params=json.dumps(params, default=str),
+                                      message=f"after perturbation {lvl}: {level_crops.message}")
+            if timing:
+                timing.perturbed(lvl, time.perf_counter() - start)
+            continue
+        if parts["face"].is_identity:  # nothing to draw: no copy of the crops either
+            perturbed, params["face"] = level_crops.crops, {"level": lvl, "steps": []}
+        else:
+            perturbed, params["face"] = parts["face"].apply(level_crops.crops, seed, return_params=True)
+        faces = inner_crop(perturbed, config.faces.context)
+        for det in pending:
+            rows[det, lvl].update(frame_indices=" ".join(map(str, level_crops.frame_indices)),
+                                  params=json.dumps(_drop_empty(params), sort_keys=True, default=str))
+        if timing:
+            timing.perturbed(lvl, time.perf_counter() - start)
+        for det in pending:
+            scorer.submit(video, rows[det, lvl], faces, lvl)
+
+
 def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dict, config: RunConfig,
                 levels: dict[str, perturbations.Level], cache: FaceCache | None = None, face_detector=None,
                 workdir: Path | None = None) -> list[dict]:
-    """Rows for one video: every pending (detector, level), perturbing each level once for all detectors."""
-    rows = []
-    if crops.status != "ok":
-        for det, lvl in todo:
-            rows.append({**_base_row(item, det, lvl), "score": "", "n_frames": 0,
-                         "status": crops.status, "message": crops.message, "frame_scores": ""})
-        return rows
-    for lvl in dict.fromkeys(lvl for _, lvl in todo):
-        seed = perturbations.seed_for(config.seed, item.video_id, lvl)
-        level_crops, params = level_inputs(item, crops, levels[lvl], seed, config, cache, face_detector, workdir)
-        pending = [d for d, lv in todo if lv == lvl]
-        if level_crops.status != "ok":  # e.g. the perturbed video no longer shows a face
-            rows += [{**_base_row(item, det, lvl), "score": "", "n_frames": 0, "status": level_crops.status,
-                      "message": f"after perturbation {lvl}: {level_crops.message}", "frame_scores": "",
-                      "params": json.dumps(params, default=str)} for det in pending]
-            continue
-        perturbed, params["face"] = levels[lvl].split_by_stage(config.apply_at)["face"].apply(
-            level_crops.crops, seed, return_params=True)
-        faces = inner_crop(perturbed, config.faces.context)
-        for det in pending:
-            frame_scores = predict_frames(models[det], faces, config.batch_size)
-            rows.append({**_base_row(item, det, lvl), "score": repr(aggregate_video_score(frame_scores, config.aggregate)),
-                         "n_frames": len(frame_scores), "status": "ok", "message": "",
-                         "frame_scores": " ".join(f"{s:.6g}" for s in frame_scores),
-                         "frame_indices": " ".join(map(str, level_crops.frame_indices)),
-                         "params": json.dumps(_drop_empty(params), sort_keys=True, default=str)})
-    return rows
+    """Rows for one video on its own (batches within the video only): the per-video form of what `run` does."""
+    device = next(next(iter(models.values())).model.parameters()).device
+    scorer = BatchScorer(models, batch_size_for(config.batch_size, device), config.aggregate)
+    with tempfile.TemporaryDirectory(prefix="dfbench-") as tmp:
+        queue_video(item, crops, todo, scorer, config, levels, cache, face_detector, Path(workdir or tmp))
+    scorer.flush()
+    return [row for video in scorer.finished() for row in video.rows]
 
 
 def _drop_empty(params: dict) -> dict:
@@ -186,6 +487,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
     models = load_detectors(config)
     device = resolve_device(config.device)
+    batch_size = batch_size_for(config.batch_size, device)
     for model in models.values():
         model.model.to(device)
     run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
@@ -207,14 +509,38 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
                if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]
     face_detector = make_detector(config.faces) if pending and _redetects(levels, config) else None
     executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector)
+    timing = RunTiming(run_dir / TIMING_FILE, config.levels, config.detectors)
+    timing.info = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "videos": len(pending),
+                   "executor": config.executor, "workers": config.workers, "device": str(device),
+                   "batch_size": batch_size}
+    scorer = BatchScorer(models, batch_size, config.aggregate, timing)
+    threads = InferenceThreads(executor)
     bar = _progress(len(items), len(items) - len(pending), progress, run_dir)
-    try:
-        for index, crops in executor.map(face_jobs(pending, config, cache.root)):
-            item, todo = pending[index]
-            with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
-                writer.write(score_video(item, crops, todo, models, config, levels, cache, face_detector,
-                                         Path(workdir)))
+
+    def write_finished() -> None:
+        for video in scorer.finished():
+            writer.write(video.rows)
             bar.update(1)
+        timing.face_stage(executor.stats)
+        timing.save(every=2.0)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
+            faces = executor.map(face_jobs(pending, config, cache.root))
+            while True:
+                wait = time.perf_counter()
+                result = next(faces, None)
+                if result is None:
+                    break
+                timing.faces_waited(time.perf_counter() - wait)
+                threads.update()
+                item, todo = pending[result[0]]
+                queue_video(item, result[1], todo, scorer, config, levels, cache, face_detector, Path(workdir),
+                            timing)
+                write_finished()
+        threads.restore()  # the face stage is over
+        scorer.flush()
+        write_finished()
     except KeyboardInterrupt:
         executor.close()
         writer.close()
@@ -222,18 +548,26 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
               file=sys.stderr)
         raise
     finally:
+        threads.restore()
         executor.close()
         bar.close()
+        timing.session["loop_seconds"] = time.perf_counter() - timing.started  # faces, perturbation, inference
+        timing.face_stage(executor.stats)
+        timing.save()  # also on interrupt: the next session adds to it
     face_detector = face_detector or getattr(executor, "detector", None)
     writer.close()
+    finish = time.perf_counter()
     rows = results.read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
     results.write_json(run_dir / results.METRICS_FILE, metrics_document(rows, config))
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1),
-                    execution={**executor.describe(), "device": str(device), "peak_rss_mb": peak_rss_mb()})
+                    execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
+                               "peak_rss_mb": peak_rss_mb()})
     results.write_json(run_dir / results.MANIFEST_FILE, manifest)
     write_gallery(run_dir, items, config, cache, face_detector)
+    timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
+    timing.save()
     write_report([run_dir], run_dir / results.REPORT_FILE)
     return RunResult(run_dir, metrics, complete=True)
 

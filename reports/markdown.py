@@ -13,8 +13,8 @@ from string import Template
 from typing import Sequence
 
 from .figures import run_figures
-from .tables import (column_label, drop_table, group_table, main_table, markdown_table, operating_table,
-                     robustness_tables)
+from .tables import (column_label, cost_table, drop_table, group_table, main_table, markdown_table,
+                     operating_table, robustness_tables)
 
 REPORT_TEMPLATE = Template("""\
 # Deepfake detector robustness report
@@ -26,7 +26,7 @@ ${results_intro}
 
 ${main_table}
 
-${operating}${changes}${robustness}${groups}${frame}${figures}${gallery}${undefined}${skipped}---
+${operating}${changes}${robustness}${groups}${frame}${figures}${gallery}${undefined}${skipped}${cost}---
 Per-video scores (one row per video, detector and level, skipped videos included) are in `scores.csv` of each
 run folder; every table here can be rebuilt from it with `python -m benchmarks report RUN_DIR`.
 """)
@@ -40,9 +40,11 @@ def load_run(run_dir: Path) -> dict:
     with (run_dir / "scores.csv").open(newline="", encoding="utf-8") as handle:
         scores = list(csv.DictReader(handle))
     doc = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    timing = run_dir / "timing.json"  # written by runs since the cost accounting; optional
     return {"dir": run_dir, "name": run_dir.name,
             "manifest": json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
-            "metrics": doc["video"], "doc": doc, "scores": scores}
+            "metrics": doc["video"], "doc": doc, "scores": scores,
+            "timing": json.loads(timing.read_text(encoding="utf-8")) if timing.is_file() else None}
 
 
 def _section(title: str, body: str | None, intro: str = "") -> str:
@@ -96,6 +98,7 @@ def render(runs: Sequence[dict], fig_dir: Path | None = None, fig_link: str = "f
         "gallery": _gallery(runs, fig_dir, fig_link) if fig_dir else "",
         "undefined": _undefined(entries, labels),
         "skipped": "".join(_skipped(run, several_runs) for run in runs),
+        "cost": "".join(_cost(run, several_runs) for run in runs),
     }
     return REPORT_TEMPLATE.substitute(fields)
 
@@ -196,6 +199,25 @@ def _skipped(run: dict, several_runs: bool) -> str:
             for vid, row in sorted(seen.items())]
     return _section(heading, markdown_table(["video", "label", "status", "reason"], rows),
                     f"{len(seen)} videos could not be scored and are excluded from the metrics:")
+
+
+def _cost(run: dict, several_runs: bool) -> str:
+    """Where the run's time went (timing.json): the face stage in one sentence, then per level."""
+    timing = run.get("timing")
+    table = cost_table(timing, list(run["manifest"].get("levels") or [])) if timing else None
+    if not table:
+        return ""
+    faces = timing.get("faces") or {}
+    sessions = len(timing.get("sessions") or []) or 1
+    intro = (f"From `timing.json` ({sessions} session{'s' * (sessions > 1)}, {timing.get('wall_seconds', 0):.1f} s "
+             f"in all). Face stage: {faces.get('extracted', 0)} videos decoded and searched for faces in "
+             f"{faces.get('extract_seconds', 0):.1f} s summed over jobs, {faces.get('cache_hits', 0)} loaded from "
+             f"the face cache in {faces.get('cache_seconds', 0):.1f} s; scoring waited "
+             f"{faces.get('wait_seconds', 0):.1f} s for faces. Per level, on the face crops: perturbation "
+             f"(re-encoding and re-detection included for "
+             f"video- and frame-stage levels) and inference seconds, and their sum per video.")
+    heading = "Cost" + (f" (`{run['name']}`)" if several_runs else "")
+    return _section(heading, table, intro)
 
 
 def write_report(run_dirs: Sequence[Path], out: Path, fmt: str | None = None) -> Path:

@@ -116,3 +116,35 @@ def group_table(groups: Sequence[dict]) -> str | None:
              f"{g['n_real']}/{g['n_fake']}", fmt(g["auc"]), fmt(g["ap"]), fmt(g["accuracy"])] for g in groups]
     return markdown_table(["run", "detector", "level", "group", "value", "reals used", "real/fake", "AUC", "AP",
                            "accuracy"], rows)
+
+
+def cost_table(timing: dict, levels: Sequence[str] | None = None) -> str | None:
+    """Per level (timing.json): videos perturbed, perturbation seconds, inference seconds (per detector when
+    several) and milliseconds per video for both; a total row. None when the run recorded no level timing."""
+    per_level = timing.get("levels") or {}
+    names = [lv for lv in (levels or per_level) if lv in per_level] or list(per_level)
+    detectors = list(dict.fromkeys(d for lv in names for d in (per_level[lv].get("detectors") or {})))
+    if not names or not detectors:
+        return None
+    several = len(detectors) > 1
+    header = ["level", "videos", "perturb s"] + ([f"inference s ({d})" for d in detectors] if several
+                                                  else ["inference s"]) + ["frames scored", "per video ms"]
+    rows, totals = [], [0, 0.0, [0.0] * len(detectors), 0]
+    for lv in names:
+        entry = per_level[lv]
+        videos, perturb = int(entry.get("videos", 0)), float(entry.get("perturb_seconds", 0.0))
+        det = entry.get("detectors") or {}
+        infer = [float((det.get(d) or {}).get("seconds", 0.0)) for d in detectors]
+        frames = sum(int((det.get(d) or {}).get("frames", 0)) for d in detectors)
+        rows.append(_cost_row(lv, videos, perturb, infer, frames, several))
+        totals = [max(totals[0], videos), totals[1] + perturb, [a + b for a, b in zip(totals[2], infer)],
+                  totals[3] + frames]
+    if len(names) > 1:  # per video: all levels of one video
+        rows.append(_cost_row(f"all {len(names)} levels", *totals, several))
+    return markdown_table(header, rows)
+
+
+def _cost_row(name: str, videos: int, perturb: float, infer: list[float], frames: int, several: bool) -> list[str]:
+    per_video = f"{1000 * (perturb + sum(infer)) / videos:.0f}" if videos else "n/a"
+    inference = [f"{s:.2f}" for s in infer] if several else [f"{sum(infer):.2f}"]
+    return [name, str(videos), f"{perturb:.2f}", *inference, str(frames), per_video]

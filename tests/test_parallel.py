@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import results, runner
 from benchmarks.config import RunConfig
+from benchmarks.faces import FaceSettings
 from datasets.demo import generate_demo
 
 
@@ -64,6 +65,45 @@ def test_batch_size_does_not_change_scores(demo, baseline, tmp_path):
     assert_same_scores(baseline, many.run_dir)
 
 
+def test_batches_across_videos_equal_per_video_batching(demo, baseline, tmp_path, monkeypatch):
+    """Batches of 5 straddle (video, level) segments of 4 frames; 64 holds all 48 frames of the run. Every
+    row must equal scoring each video and level on its own (`score_video` with batches of the 4 frames, as
+    before batching across videos), and the buffer stays below one batch."""
+    from dataclasses import replace
+
+    import datasets
+    import perturbations
+    from benchmarks.cache import FaceCache
+
+    buffered: list[int] = []
+    original = runner.queue_video
+
+    def watching(item, crops, todo, scorer, *args, **kwargs):
+        original(item, crops, todo, scorer, *args, **kwargs)
+        buffered.append(scorer.buffered_frames)
+
+    monkeypatch.setattr(runner, "queue_video", watching)
+    for batch_size in (5, 64):
+        config = config_for(demo, tmp_path / "cache", tmp_path / f"b{batch_size}", batch_size=batch_size)
+        result = runner.run(config, progress=False)
+        assert_same_scores(baseline, result.run_dir)
+        assert buffered and max(buffered) < batch_size
+        buffered.clear()
+        cache, models = FaceCache(tmp_path / "cache"), runner.load_detectors(config)
+        levels = {name: perturbations.get(name) for name in config.levels}
+        todo = [("meso", lvl) for lvl in config.levels]
+        rows = {(r["video_id"], r["level"]): r for r in results.read_scores(result.run_dir)}
+        for item in datasets.open("folder", str(demo), split="test"):
+            crops = cache.get_or_extract(item.path, config.num_frames, config.faces)
+            alone_config = replace(config, batch_size=config.num_frames)
+            for alone in runner.score_video(item, crops, todo, models, alone_config, levels, cache):
+                row = rows[item.video_id, alone["level"]]
+                assert float(row["score"]) == pytest.approx(float(alone["score"]), abs=1e-6)
+                assert list(map(float, row["frame_scores"].split())) == \
+                    pytest.approx(list(map(float, alone["frame_scores"].split())), abs=1e-6)
+                assert (row["params"], row["frame_indices"]) == (alone["params"], alone["frame_indices"])
+
+
 def test_execution_settings_do_not_change_the_fingerprint(demo, tmp_path):
     a = config_for(demo, tmp_path, None)
     b = config_for(demo, tmp_path, None, workers=8, executor="ray", ray_address="auto", device="cpu", batch_size=3)
@@ -73,7 +113,7 @@ def test_execution_settings_do_not_change_the_fingerprint(demo, tmp_path):
 def test_interrupt_with_workers_stops_the_pool_and_resumes(demo, tmp_path, monkeypatch):
     calls: list[str] = []
     interrupted: list[str] = []
-    original = runner.score_video
+    original = runner.queue_video
 
     def flaky(item, *args, **kwargs):
         calls.append(item.video_id)
@@ -82,8 +122,9 @@ def test_interrupt_with_workers_stops_the_pool_and_resumes(demo, tmp_path, monke
             raise KeyboardInterrupt  # Ctrl-C while the third finished video is being scored
         return original(item, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "score_video", flaky)
-    config = config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2)
+    monkeypatch.setattr(runner, "queue_video", flaky)
+    # batches of 4 = one (video, level): each video is fully scored before the next arrives
+    config = config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2, batch_size=4)
     with pytest.raises(KeyboardInterrupt):
         runner.run(config, progress=False)
     assert not multiprocessing.active_children()  # workers terminated, nothing left running
@@ -93,6 +134,59 @@ def test_interrupt_with_workers_stops_the_pool_and_resumes(demo, tmp_path, monke
     assert len(calls) == 4  # only the videos not yet scored
     rows = results.read_scores(result.run_dir)
     assert len(rows) == 12 and len({(r["video_id"], r["level"]) for r in rows}) == 12
+
+
+def test_interrupt_drops_buffered_videos_and_resume_redoes_them(demo, baseline, tmp_path, monkeypatch):
+    """Batches of 64 hold several videos: an interrupt loses those not fully scored, never a written one."""
+    calls: list[str] = []
+    original = runner.queue_video
+
+    def flaky(item, *args, **kwargs):
+        calls.append(item.video_id)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(item, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "queue_video", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config_for(demo, tmp_path / "cache", tmp_path / "run", batch_size=20), progress=False)
+    # videos 1-3 gave 24 frames: one batch of 20 scored videos 1-2 (16 frames) and half of video 3
+    rows = results.read_scores(tmp_path / "run")
+    assert len(rows) == 2 * 2 and all(r["status"] == "ok" and r["score"] for r in rows)
+    monkeypatch.setattr(runner, "queue_video", original)
+    result = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "run", batch_size=20), progress=False)
+    assert_same_scores(baseline, result.run_dir)
+
+
+def test_batch_size_defaults_by_device():
+    import torch
+    assert runner.batch_size_for(None, torch.device("cpu")) == runner.CPU_BATCH
+    assert runner.batch_size_for(None, torch.device("cuda")) == runner.GPU_BATCH
+    assert runner.batch_size_for(3, torch.device("cpu")) == 3
+    with pytest.raises(runner.RunError, match="--batch-size"):
+        runner.batch_size_for(0, torch.device("cpu"))
+
+
+def test_scoring_uses_one_thread_only_while_workers_extract_on_every_core():
+    import torch
+    from benchmarks.executors import FaceStageStats, InProcessExecutor, PoolExecutor, default_workers
+    default = torch.get_num_threads()
+    pool = PoolExecutor(default_workers())
+    threads = runner.InferenceThreads(pool)
+    try:
+        threads.update()  # no job yet: extraction is about to start
+        assert torch.get_num_threads() == (1 if threads.shared else default)
+        pool.stats = FaceStageStats(last_hit=True)
+        threads.update()  # faces come from the cache: the workers idle
+        assert torch.get_num_threads() == default
+        threads.update(extracting=True)
+        threads.restore()
+        assert torch.get_num_threads() == default
+        single = runner.InferenceThreads(InProcessExecutor(FaceSettings()))
+        single.update(extracting=True)
+        assert not single.shared and torch.get_num_threads() == default
+    finally:
+        torch.set_num_threads(default)
 
 
 def test_unknown_or_absent_device_is_a_clear_error():

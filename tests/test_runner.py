@@ -58,13 +58,13 @@ def test_run_writes_scores_metrics_manifest_and_report(small_demo, cache_dir, tm
 
 def test_detectors_see_identical_pixels(small_demo, cache_dir, tmp_path, monkeypatch):
     seen: dict[str, list[str]] = {}
-    original = runner.predict_frames
+    original = runner.BatchScorer.submit
 
-    def recording(detector, faces, batch_size):
-        seen.setdefault(detector.name, []).append(hashlib.sha256(faces.tobytes()).hexdigest())
-        return original(detector, faces, batch_size)
+    def recording(self, video, row, faces, level):
+        seen.setdefault(row["detector"], []).append(hashlib.sha256(faces.tobytes()).hexdigest())
+        return original(self, video, row, faces, level)
 
-    monkeypatch.setattr(runner, "predict_frames", recording)
+    monkeypatch.setattr(runner.BatchScorer, "submit", recording)
     runner.run(config_for(small_demo, cache_dir, tmp_path / "run", detectors=["meso", "meso4"], levels=["heavy"]),
                progress=False)
     assert seen["meso"] == seen["meso4"] and len(seen["meso"]) == 12
@@ -88,9 +88,9 @@ def test_perturbed_scores_are_reproducible(small_demo, cache_dir, tmp_path):
 
 def test_interrupted_run_resumes_without_redoing_work(small_demo, cache_dir, tmp_path, monkeypatch):
     runs_dir = tmp_path / "runs"
-    config = config_for(small_demo, cache_dir, None)
+    config = config_for(small_demo, cache_dir, None, batch_size=3)  # batches end within each video and level
     calls, interrupted = [], []
-    original = runner.score_video
+    original = runner.queue_video
 
     def flaky(item, *args, **kwargs):
         calls.append(item.video_id)
@@ -99,7 +99,7 @@ def test_interrupted_run_resumes_without_redoing_work(small_demo, cache_dir, tmp
             raise KeyboardInterrupt  # as if the user pressed Ctrl-C during the third video
         return original(item, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "score_video", flaky)
+    monkeypatch.setattr(runner, "queue_video", flaky)
     with pytest.raises(KeyboardInterrupt):
         runner.run(config, progress=False, runs_dir=runs_dir)
     (run_dir,) = runs_dir.iterdir()
