@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -19,6 +18,7 @@ import perturbations
 
 from .executors import FaceJob, make_executor
 from .faces import FaceSettings, inner_crop
+from .runner import fit_to_input  # the same resize evaluation applies
 
 
 @dataclass
@@ -29,13 +29,6 @@ class TrainVideo:
     video_id: str
     label: int
     crops: np.ndarray
-
-
-def _resize(crops: np.ndarray, size: int) -> np.ndarray:
-    if crops.shape[1] == size:
-        return np.ascontiguousarray(crops)
-    interpolation = cv2.INTER_AREA if crops.shape[1] > size else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(c, (size, size), interpolation=interpolation) for c in crops])
 
 
 def load_videos(items: list, num_frames: int, settings: FaceSettings, cache_root: Path, input_size: int,
@@ -58,8 +51,8 @@ def load_videos(items: list, num_frames: int, settings: FaceSettings, cache_root
                 skipped.append({"video_id": item.video_id, "status": crops.status, "message": crops.message})
                 log(f"skipped {item.video_id}: {crops.status} ({crops.message})")
                 continue
-            data = _resize(crops.crops, context_size) if keep_context else \
-                _resize(inner_crop(crops.crops, settings.context), input_size)
+            data = fit_to_input(crops.crops, context_size) if keep_context else \
+                fit_to_input(inner_crop(crops.crops, settings.context), input_size)
             found[index] = TrainVideo(item.video_id, int(item.label), data)
     finally:
         executor.close()
@@ -97,7 +90,7 @@ def epoch_inputs(video: TrainVideo, level: perturbations.Level | None, augmentat
         crops = level.apply(crops, int(rng.integers(2**62)))
         applied["level"] = augmentation.level
     if crops.shape[1] != input_size:   # context crops: the face crop inside, as evaluation cuts it
-        crops = _resize(inner_crop(crops, context), input_size)
+        crops = fit_to_input(inner_crop(crops, context), input_size)
     if augmentation.mirror and rng.random() < 0.5:
         crops = crops[:, :, ::-1]
         applied["mirror"] = True

@@ -20,3 +20,14 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+@pytest.fixture
+def restore_levels():
+    """Levels registered during a test (e.g. from a levels file) are removed afterwards, so later tests that
+    expand `all` never see them."""
+    from perturbations import spec
+    saved = dict(spec.registry())
+    yield
+    spec._REGISTRY.clear()
+    spec._REGISTRY.update(saved)

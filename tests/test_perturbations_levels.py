@@ -12,14 +12,6 @@ def video(n=8, size=64, seed=0):
     return np.stack([np.roll(base, i, axis=1) for i in range(n)])
 
 
-@pytest.fixture
-def clean_registry():
-    saved = dict(spec_module.registry())
-    yield
-    spec_module._REGISTRY.clear()
-    spec_module._REGISTRY.update(saved)
-
-
 def test_expand_mixed_specs():
     assert perturbations.expand("heavy,GB:3,df:2") == ["none", "heavy", "GB:3", "CS:2", "CC:2", "BW:2", "GNC:2",
                                                        "GB:2", "PX:2", "VC:2"]
@@ -51,7 +43,7 @@ def test_get_refuses_groups():
         perturbations.get("df:3")
 
 
-def test_levels_file(tmp_path, clean_registry):
+def test_levels_file(tmp_path, restore_levels):
     path = tmp_path / "mine.toml"
     path.write_text('[levels.blurry]\ndescription = "blur then jpeg"\n'
                     'steps = [{ type = "GB", severity = 2 }, { type = "JPEG", quality = 42 }]\n'
@@ -77,7 +69,7 @@ def test_levels_file(tmp_path, clean_registry):
     ('[levels.GB]\nsteps = []', "levels.GB: bad level name"),
     ('[levels.x]\nsteps = [{ type = "VC", severity = 1, stage = "disk" }]', "stage must be one of"),
 ])
-def test_levels_file_errors(tmp_path, clean_registry, body, message):
+def test_levels_file_errors(tmp_path, restore_levels, body, message):
     path = tmp_path / "bad.toml"
     path.write_text(body)
     with pytest.raises(ValueError) as info:
@@ -87,7 +79,7 @@ def test_levels_file_errors(tmp_path, clean_registry, body, message):
     assert "x" not in perturbations.available()
 
 
-def test_levels_file_is_all_or_nothing(tmp_path, clean_registry):
+def test_levels_file_is_all_or_nothing(tmp_path, restore_levels):
     path = tmp_path / "half.toml"
     path.write_text('[levels.ok]\nsteps = []\n[levels.bad]\nsteps = [{ type = "NOPE" }]\n')
     with pytest.raises(ValueError):

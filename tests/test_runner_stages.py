@@ -54,16 +54,6 @@ def test_apply_at_frame_perturbs_before_face_detection(demo, tmp_path):
         json.loads((result.run_dir / "manifest.json").read_text())["apply_at"] == "frame"
 
 
-@pytest.fixture
-def restore_levels():
-    """Levels loaded from a file stay registered for the process; later tests expanding `all` must not see them."""
-    from perturbations import spec
-    saved = dict(spec.registry())
-    yield
-    spec._REGISTRY.clear()
-    spec._REGISTRY.update(saved)
-
-
 def test_levels_file_adds_named_levels(demo, tmp_path, restore_levels):
     levels = tmp_path / "mine.toml"
     levels.write_text('[levels.soft]\ndescription = "light blur then JPEG"\n'
