@@ -17,6 +17,9 @@ def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames
     p.add_argument("--detect-every", type=int, default=1, metavar="K",
                    help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
                    "in between (default 1: every frame)")
+    p.add_argument("--no-track", dest="track", action="store_false",
+                   help="detect on the whole frame at every sampled frame instead of following the chosen face in a "
+                   "window around its previous box (about 6x slower; the window is only left when the face is lost)")
     p.add_argument("--smooth", type=int, default=1, metavar="W",
                    help="average face boxes over W sampled frames within a track (never across a cut; default 1: off)")
     p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
@@ -32,7 +35,8 @@ def face_settings(args) -> "FaceSettings":
     from .faces import FaceSettings
     return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
                         margin=args.margin, sampling=args.sampling, no_face=args.no_face,
-                        detect_every=args.detect_every, smooth=args.smooth)
+                        detect_every=args.detect_every, smooth=args.smooth,
+                        track=args.track)
 
 
 def detector_options(values: list[str], names: list[str]) -> dict[str, dict]:

@@ -125,9 +125,11 @@ def iter_frames(
     path: str | os.PathLike,
     indices: Sequence[int],
     progress: DecodeProgress | None = None,
+    threads: bool = True,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield `(index, rgb_frame)` for the wanted indices in one sequential pass.
 
+    `threads`: FFmpeg frame threading (faster alone; off where every core already decodes another video).
     Frames past the real end of the stream are silently missing (the container count may lie);
     a decoding error after some frames ends the pass early instead of losing the whole video.
     """
@@ -139,7 +141,8 @@ def iter_frames(
     wanted_set = set(wanted)
     with _open(path) as container:
         stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
+        if threads:
+            stream.thread_type = "AUTO"
         index = -1
         try:
             for frame in container.decode(stream):
