@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "default: start a local Ray instance")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                      help="inference device (default auto: cuda if available, else mps, else cpu)")
+    run.add_argument("--score-in", choices=["auto", "main", "workers"], default="auto",
+                     help="where videos are perturbed and scored: workers (each worker process or Ray task does whole "
+                     "videos with its own copy of the detectors, on the CPU), main (the main process, fed by the "
+                     "face workers; batches span videos), auto (default: workers on the CPU with --workers > 1 or "
+                     "Ray, main on a GPU). Scores are the same either way")
+    run.add_argument("--no-score-cache", dest="score_cache", action="store_false",
+                     help="score everything again instead of reusing rows that earlier runs computed from identical "
+                     "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
 
     sub.add_parser("list", help="show registered detectors, datasets and perturbation levels")
 
@@ -151,7 +159,7 @@ def cmd_run(args) -> int:
                        backbone_weights={k: v for k, v in _weights_map(args.backbone_weights, args.detector).items() if v},
                        detector_options=_detector_options(args.detector_option, args.detector),
                        out=args.out, faces=face_settings(args), workers=_workers(args), executor=args.executor,
-                       ray_address=args.ray_address, device=args.device)
+                       ray_address=args.ray_address, device=args.device, score_cache=args.score_cache, score_in=args.score_in)
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

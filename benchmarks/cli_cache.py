@@ -6,9 +6,10 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("cache", help="show the size of the face-crop cache, or clear it",
+    parser = subparsers.add_parser("cache", help="show the size of the face-crop and score caches, or clear them",
                                    description="The face-crop cache holds context crops keyed by video content "
-                                   "and face settings; a changed setting never returns stale crops.")
+                                   "and face settings; a changed setting never returns stale crops. The score cache "
+                                   "beside it holds rows of earlier runs, keyed by everything a score depends on.")
     parser.add_argument("action", choices=["info", "clear"])
     parser.add_argument("--cache-dir", type=Path, help="cache root (default: $DFBENCH_CACHE_DIR or the user cache dir)")
     parser.set_defaults(handler=run_cache_command)
@@ -16,13 +17,17 @@ def add_parser(subparsers) -> None:
 
 def run_cache_command(args: argparse.Namespace) -> int:
     from .cache import FaceCache, default_cache_dir
+    from .score_cache import ScoreCache
 
     cache = FaceCache(args.cache_dir or default_cache_dir())
+    scores = ScoreCache(cache.root)
     if args.action == "clear":
-        freed = cache.size_bytes()
+        freed = cache.size_bytes() + scores.size_bytes()
         cache.clear()
+        scores.clear()
         print(f"cleared {cache.root}: {freed / 1e6:.1f} MB freed")
         return 0
     entries = sum(1 for _ in cache.faces_dir.rglob("*.npz")) if cache.faces_dir.is_dir() else 0
     print(f"face cache: {cache.faces_dir}\n  entries: {entries}\n  size: {cache.size_bytes() / 1e6:.1f} MB")
+    print(f"score cache: {scores.dir}\n  entries: {scores.entries()}\n  size: {scores.size_bytes() / 1e6:.1f} MB")
     return 0

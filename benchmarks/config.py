@@ -9,7 +9,7 @@ from pathlib import Path
 from .faces import FaceSettings
 
 
-EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device")
+EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class RunConfig:
     executor: str = "local"  # "local" (process pool) or "ray" (tasks on a Ray cluster)
     ray_address: str | None = None  # existing Ray cluster; None starts a local instance
     device: str = "auto"  # inference device: auto, cpu, cuda, mps
+    score_cache: bool = True  # reuse rows earlier runs scored from identical inputs (`score_cache`)
+    score_in: str = "auto"  # where videos are perturbed and scored: auto, main or workers (`runner.scoring_place`)
 
     def to_dict(self) -> dict:
         return asdict(self)

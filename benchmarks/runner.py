@@ -26,9 +26,10 @@ from .cache import FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
 from .executors import FaceJob, default_workers, make_executor, peak_rss_mb
 from .faces import FaceCrops, extract_faces, inner_crop, make_detector
-from .manifest import build_manifest
+from .manifest import build_manifest, input_contract
 from .metrics import aggregate_video_score, all_metrics
 from .robustness import run_metrics
+from .score_cache import ScoreCache, detector_fingerprint, level_fingerprint
 
 
 class RunError(RuntimeError):
@@ -151,14 +152,16 @@ class RunTiming:
     (input resizing included; a batch spanning several videos or levels is shared by frame count).
     """
 
-    def __init__(self, path: Path, levels: list[str], detector_names: list[str]) -> None:
-        self.path = Path(path)
-        self.base = self._previous()
+    def __init__(self, path: Path | None, levels: list[str], detector_names: list[str]) -> None:
+        """`path` None: an accumulator for one worker's video, merged into the run's timing with `add_levels`."""
+        self.path = Path(path) if path is not None else None
+        self.base = self._previous() if path is not None else {}
         self.session = {"wall_seconds": 0.0, "loop_seconds": 0.0, "finish_seconds": 0.0,
                         "faces": {"jobs": 0, "extracted": 0, "cache_hits": 0, "extract_seconds": 0.0,
                                   "cache_seconds": 0.0, "wait_seconds": 0.0, "wall_seconds": 0.0},
                         "levels": {lvl: {"videos": 0, "perturb_seconds": 0.0,
-                                         "detectors": {d: {"frames": 0, "seconds": 0.0} for d in detector_names}}
+                                         "detectors": {d: {"frames": 0, "seconds": 0.0, "reused": 0}
+                                                       for d in detector_names}}
                                    for lvl in levels}}
         self.info: dict = {}
         self.started = time.perf_counter()
@@ -180,6 +183,13 @@ class RunTiming:
         entry = self.session["levels"][level]["detectors"][detector]
         entry["frames"] += frames
         entry["seconds"] += seconds
+
+    def add_levels(self, levels: dict) -> None:
+        """Per-level numbers of a video scored elsewhere (a worker's `session["levels"]`)."""
+        self.session["levels"] = _add_numbers(self.session["levels"], levels)
+
+    def reused(self, level: str, detector: str) -> None:
+        self.session["levels"][level]["detectors"][detector]["reused"] += 1
 
     def faces_waited(self, seconds: float) -> None:
         self.session["faces"]["wait_seconds"] += seconds
@@ -261,6 +271,7 @@ class _Video:
 
     rows: list[dict]
     pending: int = 0
+    cache_keys: dict[int, str] | None = None  # row position -> score-cache key, for rows scored in this run
 
 
 class _Segment:
@@ -386,6 +397,39 @@ class BatchScorer:
         return sum(q.buffered for q in self.queues.values())
 
 
+@dataclass
+class ScoreReuse:
+    """Rows of earlier runs with identical inputs (`score_cache`), looked up before perturbing and stored once
+    a video's rows are complete."""
+
+    cache: ScoreCache
+    detectors: dict[str, str | None]  # name -> detector fingerprint (None: not cacheable)
+    levels: dict[str, str]  # name -> level fingerprint
+    aggregate: str
+    device: str
+
+    @classmethod
+    def for_run(cls, config: RunConfig, root: Path, models: dict, levels: dict, device: torch.device) -> "ScoreReuse":
+        fingerprints = {}
+        for name, det in models.items():
+            options = {**config.detector_options.get(name, {}), "backbone_weights": config.backbone_weights.get(name)}
+            fingerprints[name] = detector_fingerprint(name, det, options, input_contract(det))
+        return cls(ScoreCache(root), fingerprints, {n: level_fingerprint(lv, config.apply_at) for n, lv in levels.items()},
+                   config.aggregate, device.type)
+
+    def key(self, crops: FaceCrops, detector: str, level: str, seed: int) -> str | None:
+        if not crops.cache_key or self.detectors.get(detector) is None:
+            return None
+        return self.cache.key(crops.cache_key, self.levels[level], seed, self.detectors[detector], self.aggregate,
+                              self.device)
+
+    def store(self, video: _Video) -> None:
+        for position, key in (video.cache_keys or {}).items():
+            row = video.rows[position]
+            if row.get("status") == "ok" or row.get("params"):  # scored, or lost its face to the perturbation
+                self.cache.store(key, row)
+
+
 def level_inputs(item, crops: FaceCrops, parts: dict[str, perturbations.Level], seed: int, config: RunConfig,
                  cache: FaceCache, face_detector, workdir: Path) -> tuple[FaceCrops, dict]:
     """Face crops as they enter the level's face stage, and the video/frame-stage parameters drawn.
@@ -401,7 +445,8 @@ def level_inputs(item, crops: FaceCrops, parts: dict[str, perturbations.Level], 
     level_name = parts["video"].name
     if not parts["video"].is_identity:
         source = workdir / f"{hashlib.sha256(f'{item.video_id}|{level_name}'.encode()).hexdigest()[:16]}.mp4"
-        params["video"] = parts["video"].apply_video(item.path, source, seed, apply_at=config.apply_at)
+        applied = parts["video"].apply_video(item.path, source, seed, apply_at=config.apply_at)
+        params["video"] = {k: v for k, v in applied.items() if k != "dst"}  # a temporary file, deleted below
     try:
         if parts["frame"].is_identity:
             return cache.get_or_extract(source, config.num_frames, config.faces, detector=face_detector), params
@@ -417,10 +462,12 @@ def level_inputs(item, crops: FaceCrops, parts: dict[str, perturbations.Level], 
 
 def queue_video(item, crops: FaceCrops, todo: list[tuple[str, str]], scorer: BatchScorer, config: RunConfig,
                 levels: dict[str, perturbations.Level], cache: FaceCache | None = None, face_detector=None,
-                workdir: Path | None = None, timing: RunTiming | None = None) -> None:
+                workdir: Path | None = None, timing: RunTiming | None = None, reuse: ScoreReuse | None = None) -> None:
     """Hand one video to `scorer`: every pending (detector, level), perturbing each level once for all detectors.
 
-    Its rows come out of `scorer.finished()` once scored (skipped videos at once).
+    Its rows come out of `scorer.finished()` once scored (skipped videos at once). With `reuse`, rows an earlier
+    run computed from identical inputs are taken from the score cache, and a level all of whose detectors are
+    found there is not perturbed at all.
     """
     if crops.status != "ok":
         scorer.video([{**_base_row(item, det, lvl), "score": "", "n_frames": 0, "status": crops.status,
@@ -429,6 +476,8 @@ def queue_video(item, crops: FaceCrops, todo: list[tuple[str, str]], scorer: Bat
     rows = {key: {**_base_row(item, *key), "score": "", "n_frames": 0, "status": "ok", "message": "",
                   "frame_scores": ""} for key in todo}
     video = scorer.video(list(rows.values()))
+    if reuse is not None:
+        todo = _reuse_rows(item, crops, todo, rows, video, reuse, config.seed, timing)
     for lvl in dict.fromkeys(lvl for _, lvl in todo):
         start = time.perf_counter()
         seed = perturbations.seed_for(config.seed, item.video_id, lvl)
@@ -456,16 +505,43 @@ def queue_video(item, crops: FaceCrops, todo: list[tuple[str, str]], scorer: Bat
             scorer.submit(video, rows[det, lvl], faces, lvl)
 
 
+def _reuse_rows(item, crops: FaceCrops, todo: list[tuple[str, str]], rows: dict, video: _Video, reuse: ScoreReuse,
+                run_seed: int, timing: RunTiming | None) -> list[tuple[str, str]]:
+    """Fill the rows the score cache has; return the (detector, level) pairs still to score."""
+    positions = {key: i for i, key in enumerate(rows)}
+    video.cache_keys = {}
+    remaining = []
+    for det, lvl in todo:
+        key = reuse.key(crops, det, lvl, perturbations.seed_for(run_seed, item.video_id, lvl))
+        stored = reuse.cache.load(key) if key else None
+        if stored is not None:
+            rows[det, lvl].update(stored)
+            if timing:
+                timing.reused(lvl, det)
+            continue
+        if key:
+            video.cache_keys[positions[det, lvl]] = key
+        remaining.append((det, lvl))
+    return remaining
+
+
 def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dict, config: RunConfig,
                 levels: dict[str, perturbations.Level], cache: FaceCache | None = None, face_detector=None,
-                workdir: Path | None = None) -> list[dict]:
-    """Rows for one video on its own (batches within the video only): the per-video form of what `run` does."""
+                workdir: Path | None = None, timing: RunTiming | None = None,
+                reuse: ScoreReuse | None = None) -> list[dict]:
+    """Rows for one video on its own (batches within the video only): the per-video form of what `run` does,
+    used by workers that score whole videos (`video_jobs`)."""
     device = next(next(iter(models.values())).model.parameters()).device
-    scorer = BatchScorer(models, batch_size_for(config.batch_size, device), config.aggregate)
+    scorer = BatchScorer(models, batch_size_for(config.batch_size, device), config.aggregate, timing)
     with tempfile.TemporaryDirectory(prefix="dfbench-") as tmp:
-        queue_video(item, crops, todo, scorer, config, levels, cache, face_detector, Path(workdir or tmp))
+        queue_video(item, crops, todo, scorer, config, levels, cache, face_detector, Path(workdir or tmp), timing,
+                    reuse)
     scorer.flush()
-    return [row for video in scorer.finished() for row in video.rows]
+    finished = scorer.finished()
+    if reuse is not None:
+        for video in finished:
+            reuse.store(video)
+    return [row for video in finished for row in video.rows]
 
 
 def _drop_empty(params: dict) -> dict:
@@ -492,7 +568,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
         model.model.to(device)
     run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cache = FaceCache((Path(config.cache_dir) if config.cache_dir else default_cache_dir()).absolute())
+    cache = FaceCache(cache_root_for(config))
     manifest = build_manifest(config, dataset, items, models, cache.root)
     previous = run_dir / results.MANIFEST_FILE
     if previous.exists():
@@ -507,40 +583,54 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     pairs = [(d, lv) for lv in config.levels for d in config.detectors]
     pending = [(item, todo) for item in items
                if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]
-    face_detector = make_detector(config.faces) if pending and _redetects(levels, config) else None
+    face_detector = make_detector(config.faces) if pending and redetects(levels, config) else None
     executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector)
     timing = RunTiming(run_dir / TIMING_FILE, config.levels, config.detectors)
     timing.info = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "videos": len(pending),
                    "executor": config.executor, "workers": config.workers, "device": str(device),
                    "batch_size": batch_size}
     scorer = BatchScorer(models, batch_size, config.aggregate, timing)
+    reuse = ScoreReuse.for_run(config, cache.root, models, levels, device) if config.score_cache else None
     threads = InferenceThreads(executor)
     bar = _progress(len(items), len(items) - len(pending), progress, run_dir)
 
     def write_finished() -> None:
         for video in scorer.finished():
             writer.write(video.rows)
+            if reuse is not None:
+                reuse.store(video)
             bar.update(1)
         timing.face_stage(executor.stats)
         timing.save(every=2.0)
 
+    score_in = scoring_place(config, device)
+    timing.info["score_in"] = score_in
     try:
-        with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
-            faces = executor.map(face_jobs(pending, config, cache.root))
-            while True:
-                wait = time.perf_counter()
-                result = next(faces, None)
-                if result is None:
-                    break
-                timing.faces_waited(time.perf_counter() - wait)
-                threads.update()
-                item, todo = pending[result[0]]
-                queue_video(item, result[1], todo, scorer, config, levels, cache, face_detector, Path(workdir),
-                            timing)
-                write_finished()
-        threads.restore()  # the face stage is over
-        scorer.flush()
-        write_finished()
+        if score_in == "workers":  # whole videos in the workers; here only rows are written
+            from .video_jobs import video_jobs
+            for _, scored in executor.map(video_jobs(pending, config, cache.root)):
+                writer.write(scored.rows)
+                timing.add_levels(scored.levels)
+                bar.update(1)
+                timing.face_stage(executor.stats)
+                timing.save(every=2.0)
+        else:
+            with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
+                faces = executor.map(face_jobs(pending, config, cache.root))
+                while True:
+                    wait = time.perf_counter()
+                    result = next(faces, None)
+                    if result is None:
+                        break
+                    timing.faces_waited(time.perf_counter() - wait)
+                    threads.update()
+                    item, todo = pending[result[0]]
+                    queue_video(item, result[1], todo, scorer, config, levels, cache, face_detector, Path(workdir),
+                                timing, reuse)
+                    write_finished()
+            threads.restore()  # the face stage is over
+            scorer.flush()
+            write_finished()
     except KeyboardInterrupt:
         executor.close()
         writer.close()
@@ -563,7 +653,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1),
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
-                               "peak_rss_mb": peak_rss_mb()})
+                               "score_in": score_in, "peak_rss_mb": peak_rss_mb()})
     results.write_json(run_dir / results.MANIFEST_FILE, manifest)
     write_gallery(run_dir, items, config, cache, face_detector)
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
@@ -611,6 +701,10 @@ def _progress(total: int, initial: int, enabled: bool, run_dir: Path):
     return tqdm(total=total, initial=initial, desc=f"videos -> {run_dir}", unit="video", file=sys.stderr)
 
 
+def cache_root_for(config: RunConfig) -> Path:
+    return (Path(config.cache_dir) if config.cache_dir else default_cache_dir()).absolute()
+
+
 def face_jobs(pending: list, config: RunConfig, cache_root: Path) -> Iterator[FaceJob]:
     """The face stage of each pending video, as plain data for any executor (index into `pending`)."""
     for index, (item, _) in enumerate(pending):
@@ -618,10 +712,28 @@ def face_jobs(pending: list, config: RunConfig, cache_root: Path) -> Iterator[Fa
                       config.faces, str(cache_root))
 
 
-def _redetects(levels: dict[str, perturbations.Level], config: RunConfig) -> bool:
+def redetects(levels: dict[str, perturbations.Level], config: RunConfig) -> bool:
     """Whether some level rewrites the video or full frames, so the main process must detect faces again."""
     stages = [level.split_by_stage(config.apply_at) for level in levels.values()]
     return any(not (s["video"].is_identity and s["frame"].is_identity) for s in stages)
+
+
+def scoring_place(config: RunConfig, device: torch.device) -> str:
+    """Where videos are perturbed and scored: "workers" (each worker a whole video, on the CPU) or "main".
+
+    auto: workers when inference is on the CPU and faces run in other processes (`--workers` > 1, or Ray),
+    since one main process scoring for all of them is then the bottleneck; main on a GPU, which one process owns.
+    """
+    several = config.executor == "ray" or config.workers > 1
+    if config.score_in == "auto":
+        return "workers" if device.type == "cpu" and several else "main"
+    if config.score_in == "main":
+        return "main"
+    if config.score_in != "workers":
+        raise RunError(f"unknown --score-in {config.score_in!r}; use auto, main or workers")
+    if device.type != "cpu":
+        raise RunError(f"--score-in workers scores on the CPU; with --device {device.type} use --score-in main")
+    return "workers" if several else "main"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -104,9 +104,60 @@ def test_batches_across_videos_equal_per_video_batching(demo, baseline, tmp_path
                 assert (row["params"], row["frame_indices"]) == (alone["params"], alone["frame_indices"])
 
 
+@pytest.mark.parametrize("levels", [["none", "heavy"], ["none", "VC:3@video"]])
+def test_scoring_whole_videos_in_workers_equals_scoring_in_the_main_process(demo, tmp_path, levels):
+    """Each worker perturbs and scores its own videos (re-encoding and re-detecting for a video-stage level)."""
+    main = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "main", levels=levels, workers=2,
+                                 score_in="main"), progress=False)
+    workers = runner.run(config_for(demo, tmp_path / "cache2", tmp_path / "workers", levels=levels, workers=2,
+                                    score_in="workers"), progress=False)
+    assert_same_scores(main.run_dir, workers.run_dir)
+    execution = json.loads((workers.run_dir / "manifest.json").read_text())["execution"]
+    assert execution["score_in"] == "workers" and execution["worker_peak_rss_mb"] > 0
+    timing = json.loads((workers.run_dir / runner.TIMING_FILE).read_text())
+    for level in levels:  # the workers' per-level timing reaches timing.json
+        assert timing["levels"][level]["videos"] == 6 and timing["levels"][level]["detectors"]["meso"]["frames"] == 24
+    assert not multiprocessing.active_children()
+
+
+def test_interrupt_while_workers_score_keeps_written_videos_and_resumes(demo, baseline, tmp_path, monkeypatch):
+    written: list[int] = []
+    original = results.ScoresWriter.write
+
+    def flaky(self, rows):
+        rows = list(rows)
+        if len(written) == 2:
+            raise KeyboardInterrupt  # Ctrl-C as the third video's rows arrive
+        written.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(results.ScoresWriter, "write", flaky)
+    config = config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2, score_in="workers")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config, progress=False)
+    assert not multiprocessing.active_children()
+    assert len(results.read_scores(tmp_path / "run")) == 2 * 2
+    monkeypatch.setattr(results.ScoresWriter, "write", original)
+    result = runner.run(config, progress=False)
+    assert_same_scores(baseline, result.run_dir)
+
+
+def test_where_scoring_happens():
+    import torch
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert runner.scoring_place(RunConfig(workers=2), cpu) == "workers"
+    assert runner.scoring_place(RunConfig(workers=1), cpu) == "main"  # nothing to share the work with
+    assert runner.scoring_place(RunConfig(workers=1, executor="ray"), cpu) == "workers"
+    assert runner.scoring_place(RunConfig(workers=2), gpu) == "main"  # one process owns the GPU
+    assert runner.scoring_place(RunConfig(workers=2, score_in="main"), cpu) == "main"
+    with pytest.raises(runner.RunError, match="--score-in main"):
+        runner.scoring_place(RunConfig(workers=2, score_in="workers"), gpu)
+
+
 def test_execution_settings_do_not_change_the_fingerprint(demo, tmp_path):
     a = config_for(demo, tmp_path, None)
-    b = config_for(demo, tmp_path, None, workers=8, executor="ray", ray_address="auto", device="cpu", batch_size=3)
+    b = config_for(demo, tmp_path, None, workers=8, executor="ray", ray_address="auto", device="cpu", batch_size=3,
+                   score_in="main", score_cache=False)
     assert a.fingerprint() == b.fingerprint()
 
 
@@ -124,13 +175,14 @@ def test_interrupt_with_workers_stops_the_pool_and_resumes(demo, tmp_path, monke
 
     monkeypatch.setattr(runner, "queue_video", flaky)
     # batches of 4 = one (video, level): each video is fully scored before the next arrives
-    config = config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2, batch_size=4)
+    config = config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2, batch_size=4, score_in="main")
     with pytest.raises(KeyboardInterrupt):
         runner.run(config, progress=False)
     assert not multiprocessing.active_children()  # workers terminated, nothing left running
     assert len(results.read_scores(tmp_path / "run")) == 2 * 2  # two finished videos survive
     calls.clear()
-    result = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2), progress=False)
+    result = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "run", workers=2, score_in="main"),
+                        progress=False)
     assert len(calls) == 4  # only the videos not yet scored
     rows = results.read_scores(result.run_dir)
     assert len(rows) == 12 and len({(r["video_id"], r["level"]) for r in rows}) == 12

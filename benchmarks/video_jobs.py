@@ -1,0 +1,103 @@
+"""A whole video in one worker: faces, every level's perturbation, every detector's scores (`--score-in workers`).
+
+With scoring in the main process, one core perturbs and scores every video while the workers only decode and
+detect: on 2 cores the main process was the bottleneck and the workers idled. Here each worker process (or Ray
+task) holds its own copy of the detectors, on the CPU with one thread, and returns the finished rows; the main
+process only writes them. Scores equal main-process scoring to float noise (batches then hold one video's frames).
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .executors import FaceJob, JobInfo, extract_job
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video's face stage plus what to score on it: plain data, so it pickles to a worker or a Ray node."""
+
+    faces: FaceJob
+    item: object  # datasets.VideoItem
+    todo: tuple[tuple[str, str], ...]  # (detector, level) pairs still missing for this video
+    config: object  # RunConfig, with levels expanded
+
+    @property
+    def index(self) -> int:
+        return self.faces.index
+
+    def run(self, detector=None, single_thread: bool = False) -> tuple[int, "ScoredVideo", JobInfo]:
+        return score_job(self, detector, single_thread)
+
+
+@dataclass
+class ScoredVideo:
+    """A worker's answer: the video's finished rows and its per-level timing (merged into timing.json)."""
+
+    rows: list[dict]
+    levels: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Scoring:
+    """The detectors, levels and score-cache fingerprints of one worker process, built on its first job."""
+
+    key: str = ""
+    models: dict = field(default_factory=dict)
+    levels: dict = field(default_factory=dict)
+    reuse: object = None
+    levels_files: set = field(default_factory=set)  # user level files registered in this process
+
+    def get(self, config, cache_root: str) -> "_Scoring":
+        import torch
+
+        import perturbations
+        from . import runner
+        key = config.fingerprint() + repr(sorted(config.weights.items())) + cache_root
+        if key != self.key:
+            for levels_file in config.levels_files:
+                if levels_file not in self.levels_files:
+                    perturbations.load_levels_file(levels_file)
+                    self.levels_files.add(levels_file)
+            self.models = runner.load_detectors(config)
+            for detector in self.models.values():
+                detector.model.to("cpu")
+            self.levels = {name: perturbations.get(name) for name in config.levels}
+            self.reuse = runner.ScoreReuse.for_run(config, Path(cache_root), self.models, self.levels, torch.device("cpu")) \
+                if config.score_cache else None
+            self.key = key
+        return self
+
+
+_SCORING = _Scoring()  # per worker process only
+
+
+def score_job(job: VideoJob, detector=None, single_thread: bool = False) -> tuple[int, ScoredVideo, JobInfo]:
+    """Faces (from the cache or extracted), then the rows of every pending (detector, level) of the video."""
+    import torch
+
+    from . import runner
+    from .cache import FaceCache
+    if single_thread and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    index, crops, info = extract_job(job.faces, detector, single_thread)
+    state = _SCORING.get(job.config, job.faces.cache_root)
+    timing = runner.RunTiming(None, list(job.config.levels), list(job.config.detectors))
+    face_detector = detector
+    if face_detector is None and runner.redetects(state.levels, job.config):
+        from .executors import _SLOT
+        face_detector = _SLOT.get(job.config.faces)
+    with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
+        rows = runner.score_video(job.item, crops, list(job.todo), state.models, job.config, state.levels,
+                                  FaceCache(job.faces.cache_root), face_detector, Path(workdir), timing=timing,
+                                  reuse=state.reuse)
+    return index, ScoredVideo(rows, timing.session["levels"]), info
+
+
+def video_jobs(pending: list, config, cache_root: Path):
+    """A VideoJob per pending (item, todo), indexed like `pending`."""
+    import os
+    for index, (item, todo) in enumerate(pending):
+        faces = FaceJob(index, os.path.abspath(item.path), config.num_frames, config.faces, str(cache_root))
+        yield VideoJob(faces, item, tuple(todo), config)
