@@ -205,6 +205,9 @@ class PoolExecutor:
     workers: int
     window: int = 0  # jobs in flight; default 2 x workers
     start_method: str = ""
+    # Modules beyond benchmarks.cache the forkserver imports before forking workers: "benchmarks.runner" (torch) for
+    # workers that score, so each does not import torch itself. Importing starts no thread pool, so forking stays safe.
+    preload: tuple[str, ...] = ()
     stats: FaceStageStats = field(default_factory=FaceStageStats)
     _pool: ProcessPoolExecutor | None = field(default=None, repr=False)
 
@@ -217,7 +220,8 @@ class PoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
-                context.set_forkserver_preload(["benchmarks.cache"])  # cv2, av, numpy imported once, not per worker
+                # cv2, av, numpy imported once, not per worker
+                context.set_forkserver_preload(["benchmarks.cache", *self.preload])
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
         return self._pool
 
@@ -331,12 +335,13 @@ def _project_path() -> str:
 
 
 def make_executor(kind: str, workers: int, settings: FaceSettings, ray_address: str | None = None,
-                  detector=None) -> FaceExecutor:
-    """`local` with 1 worker runs in-process; more workers use a process pool; `ray` uses Ray tasks."""
+                  detector=None, preload: tuple[str, ...] = ()) -> FaceExecutor:
+    """`local` with 1 worker runs in-process; more workers use a process pool; `ray` uses Ray tasks.
+    `preload`: modules the pool's forkserver imports once for all its workers (see `PoolExecutor`)."""
     if kind == "ray":
         return RayExecutor(address=ray_address, num_cpus=workers)
     if kind != "local":
         raise ValueError(f"unknown executor {kind!r}; use local or ray")
     if workers <= 1:
         return InProcessExecutor(settings, detector)
-    return PoolExecutor(workers)
+    return PoolExecutor(workers, preload=preload)

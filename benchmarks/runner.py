@@ -144,7 +144,9 @@ class RunTiming:
     """Where a run's time went, in `timing.json` of the run folder; a resumed run adds to what is there.
 
     `wall_seconds`: whole sessions; `loop_seconds`: their scoring loops (faces, perturbation, inference, rows
-    written), without the metrics and gallery after it (`finish_seconds`).
+    written), without the metrics and gallery after it (`finish_seconds`); `first_video_seconds`: from the start
+    of the loop to the first video's rows (worker start-up, model loading, the first video), so
+    (loop - first) / (videos - 1) is the steady cost per video of a long run.
     `faces`: the face stage (decode + detect + crop + cache write) summed over the videos extracted, cache loads
     summed over cache hits, the main process's wait for face results and the wall time until the last one arrived.
     `levels`: per level the videos perturbed and the seconds spent perturbing (re-encoding and re-detecting
@@ -156,7 +158,7 @@ class RunTiming:
         """`path` None: an accumulator for one worker's video, merged into the run's timing with `add_levels`."""
         self.path = Path(path) if path is not None else None
         self.base = self._previous() if path is not None else {}
-        self.session = {"wall_seconds": 0.0, "loop_seconds": 0.0, "finish_seconds": 0.0,
+        self.session = {"wall_seconds": 0.0, "loop_seconds": 0.0, "finish_seconds": 0.0, "first_video_seconds": 0.0,
                         "faces": {"jobs": 0, "extracted": 0, "cache_hits": 0, "extract_seconds": 0.0,
                                   "cache_seconds": 0.0, "wait_seconds": 0.0, "wall_seconds": 0.0},
                         "levels": {lvl: {"videos": 0, "perturb_seconds": 0.0,
@@ -183,6 +185,10 @@ class RunTiming:
         entry = self.session["levels"][level]["detectors"][detector]
         entry["frames"] += frames
         entry["seconds"] += seconds
+
+    def video_written(self) -> None:
+        if not self.session["first_video_seconds"]:
+            self.session["first_video_seconds"] = time.perf_counter() - self.started
 
     def add_levels(self, levels: dict) -> None:
         """Per-level numbers of a video scored elsewhere (a worker's `session["levels"]`)."""
@@ -584,7 +590,9 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     pending = [(item, todo) for item in items
                if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]
     face_detector = make_detector(config.faces) if pending and redetects(levels, config) else None
-    executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector)
+    score_in = scoring_place(config, device)
+    executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector,
+                             preload=("benchmarks.runner",) if score_in == "workers" else ())
     timing = RunTiming(run_dir / TIMING_FILE, config.levels, config.detectors)
     timing.info = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "videos": len(pending),
                    "executor": config.executor, "workers": config.workers, "device": str(device),
@@ -597,19 +605,20 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     def write_finished() -> None:
         for video in scorer.finished():
             writer.write(video.rows)
+            timing.video_written()
             if reuse is not None:
                 reuse.store(video)
             bar.update(1)
         timing.face_stage(executor.stats)
         timing.save(every=2.0)
 
-    score_in = scoring_place(config, device)
     timing.info["score_in"] = score_in
     try:
         if score_in == "workers":  # whole videos in the workers; here only rows are written
             from .video_jobs import video_jobs
             for _, scored in executor.map(video_jobs(pending, config, cache.root)):
                 writer.write(scored.rows)
+                timing.video_written()
                 timing.add_levels(scored.levels)
                 bar.update(1)
                 timing.face_stage(executor.stats)

@@ -156,3 +156,16 @@ def test_wrong_input_size_is_a_clear_error() -> None:
     det = detectors.create("meso4", random_init=True)
     with pytest.raises(ValueError, match="3 x 256 x 256"):
         det.predict(torch.rand(1, 3, 128, 128))
+
+
+@pytest.mark.parametrize("shape,k", [((2, 11, 256, 256), 2), ((1, 3, 7, 9), 2), ((2, 16, 33, 31), 4)])
+def test_fast_max_pool_is_bit_identical_to_max_pool2d(shape, k):
+    import torch
+    import torch.nn.functional as F
+
+    from detectors.mesonet import _max_pool
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(_max_pool(x, k), F.max_pool2d(x, k))
+    x.requires_grad_(True)  # training keeps max_pool2d and its gradient
+    assert torch.equal(_max_pool(x, k), F.max_pool2d(x, k))
