@@ -186,6 +186,8 @@ def run_cli(adapter: Adapter, data_args: list[str], out: Path, cache: Path, monk
     spy.install(monkeypatch)
     argv = ["run", "--detector", adapter.name, *data_args, "--frames", str(FRAMES), "--level", ",".join(LEVELS),
             "--out", str(out), "--cache-dir", str(cache), "-q", *adapter.options,
+            # the spy watches this process's models: score here, not in worker processes
+            "--score-in", "main",
             # no bootstrap intervals: with both classes present, 1000 resamples cost ~9 s per run on this
             # machine, and intervals say nothing about the adapter
             "--bootstrap", "0"]

@@ -1,6 +1,7 @@
 """The Ray executor gives the same scores as the local one (skipped when Ray is not installed)."""
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -23,6 +24,8 @@ def test_local_and_ray_give_the_same_scores(demo, tmp_path):
     assert_same_scores(local.run_dir, remote.run_dir)
     assert not ray.is_initialized()  # the executor shut down the instance it started
     assert any((tmp_path / "cache-ray" / "faces").rglob("*.npz"))  # written by the workers
+    execution = json.loads((remote.run_dir / "manifest.json").read_text())["execution"]
+    assert execution["executor"] == "ray" and execution["score_in"] == "workers"  # perturbed and scored in Ray tasks
 
 
 def test_missing_ray_is_a_one_line_error(monkeypatch):
