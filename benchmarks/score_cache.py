@@ -17,7 +17,6 @@ import inspect
 import json
 import os
 import shutil
-import tempfile
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -105,17 +104,11 @@ class ScoreCache:
         return data
 
     def store(self, key: str, row: dict) -> None:
-        """Atomic (temp file + os.replace): concurrent runs never read half an entry."""
+        """Atomic (results.write_json): concurrent runs never read half an entry."""
+        from .results import write_json
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp", delete=False)
-        try:
-            with handle:
-                json.dump({f: row.get(f, "") for f in ROW_FIELDS}, handle)
-            os.replace(handle.name, path)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
+        write_json(path, {f: row.get(f, "") for f in ROW_FIELDS})
 
     def entries(self) -> int:
         return sum(1 for _ in self.dir.rglob("*.json")) if self.dir.is_dir() else 0

@@ -96,8 +96,7 @@ def score_job(job: VideoJob, detector=None, single_thread: bool = False) -> tupl
 
 
 def video_jobs(pending: list, config, cache_root: Path):
-    """A VideoJob per pending (item, todo), indexed like `pending`."""
-    import os
-    for index, (item, todo) in enumerate(pending):
-        faces = FaceJob(index, os.path.abspath(item.path), config.num_frames, config.faces, str(cache_root))
+    """A VideoJob per pending (item, todo), indexed like `pending` (the face part is `runner.face_jobs`'s)."""
+    from .runner import face_jobs
+    for faces, (item, todo) in zip(face_jobs(pending, config, cache_root), pending):
         yield VideoJob(faces, item, tuple(todo), config)
