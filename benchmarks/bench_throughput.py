@@ -41,6 +41,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos
 LEVELS = ["none", "flip", "heavy"]
 NEW_LEVEL = "GB:3"  # the second run's new level
 NEW_DETECTOR = "meso4"  # the second run's new detector
+STEADY_MIN_VIDEOS = 4  # steady figures need more videos than workers (--short has 2: shown as nan)
 FLOOR_PASSES = 3  # decode passes per video for the floor; the fastest counts (a lower floor, a stricter ratio)
 
 
@@ -251,7 +252,9 @@ def report(times: StageTimes) -> str:
 def _steady(run: RunTimes, n: int) -> float:
     """Seconds per video after the first one: what each further video of a long run costs, without start-up
     (worker processes, imports, model loading) and the pipeline filling, which a run of n videos pays once."""
-    return (run.loop - run.first) / (n - 1) if n > 1 and run.first > 0 else run.loop / max(n, 1)
+    if n < STEADY_MIN_VIDEOS or run.first <= 0:  # with as few videos as workers they finish together: no rate
+        return float("nan")
+    return (run.loop - run.first) / (n - 1)
 
 
 def machine() -> str:
