@@ -169,3 +169,30 @@ def test_fast_max_pool_is_bit_identical_to_max_pool2d(shape, k):
         assert torch.equal(_max_pool(x, k), F.max_pool2d(x, k))
     x.requires_grad_(True)  # training keeps max_pool2d and its gradient
     assert torch.equal(_max_pool(x, k), F.max_pool2d(x, k))
+
+
+@pytest.mark.parametrize("architecture", ["mesoinception4-keras", "mesoinception4-dfdet", "mesoinception4-dfbench",
+                                          "meso4-keras", "meso4-dfbench"])
+@pytest.mark.parametrize("negative_scale", [False, True])
+def test_inference_pools_first_with_the_same_outputs(architecture, negative_scale, monkeypatch):
+    """Inference pools before ReLU/BatchNorm and runs 1x1 convolutions through oneDNN; it must compute the same
+    function as the ordinary (training-time) forward pass, and not pool first when a BatchNorm scale is negative."""
+    import torch
+
+    from detectors import mesonet
+    model = mesonet.build_model(architecture, seed=3).to(memory_format=torch.channels_last)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            for tensor, low, high in ((bn.weight, 0.1, 2.0), (bn.bias, -1, 1), (bn.running_mean, -1, 1),
+                                      (bn.running_var, 0.5, 2.0)):
+                tensor.copy_(torch.empty(tensor.shape).uniform_(low, high, generator=generator))
+            if negative_scale:
+                bn.weight[0] = -bn.weight[0]
+    x = torch.rand(5, 3, 256, 256, generator=generator).contiguous(memory_format=torch.channels_last)
+    assert mesonet._pools_first(model) is False  # grad enabled: the ordinary path
+    ordinary = model(x).detach()
+    with torch.inference_mode():
+        assert mesonet._pools_first(model) is (not negative_scale)
+        fast = model(x)
+    assert torch.allclose(fast, ordinary, rtol=0, atol=1e-5), (fast - ordinary).abs().max()
