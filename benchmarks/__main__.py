@@ -91,11 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
                      "default: start a local Ray instance")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                      help="inference device (default auto: cuda if available, else mps, else cpu)")
-    run.add_argument("--score-in", choices=["auto", "main", "workers"], default="auto",
+    run.add_argument("--score-in", choices=["auto", "main", "workers", "actors"], default="auto",
                      help="where videos are perturbed and scored: workers (each worker process or Ray task does whole "
                      "videos with its own copy of the detectors, on the CPU), main (the main process, fed by the "
-                     "face workers; batches span videos), auto (default: workers on the CPU with --workers > 1 or "
-                     "Ray, main on a GPU). Scores are the same either way")
+                     "face workers; batches span videos), actors (with --executor ray: Ray tasks perturb, Ray actors "
+                     "holding the detectors score, one per GPU of the cluster), auto (default: workers on the CPU "
+                     "with --workers > 1 or Ray, actors with Ray on cuda, main on a local GPU). Scores are the same "
+                     "either way")
+    run.add_argument("--actors", type=int, default=0, metavar="N",
+                     help="inference actors for --score-in actors (default: one per GPU of the Ray cluster with "
+                     "--device cuda, one on the CPU)")
     run.add_argument("--no-score-cache", dest="score_cache", action="store_false",
                      help="score everything again instead of reusing rows that earlier runs computed from identical "
                      "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
@@ -159,7 +164,8 @@ def cmd_run(args) -> int:
                        backbone_weights={k: v for k, v in _weights_map(args.backbone_weights, args.detector).items() if v},
                        detector_options=_detector_options(args.detector_option, args.detector),
                        out=args.out, faces=face_settings(args), workers=_workers(args), executor=args.executor,
-                       ray_address=args.ray_address, device=args.device, score_cache=args.score_cache, score_in=args.score_in)
+                       ray_address=args.ray_address, device=args.device, score_cache=args.score_cache, score_in=args.score_in,
+                       actors=args.actors)
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

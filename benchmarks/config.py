@@ -9,7 +9,7 @@ from pathlib import Path
 from .faces import FaceSettings
 
 
-EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in")
+EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in", "actors")
 
 
 @dataclass
@@ -43,7 +43,8 @@ class RunConfig:
     ray_address: str | None = None  # existing Ray cluster; None starts a local instance
     device: str = "auto"  # inference device: auto, cpu, cuda, mps
     score_cache: bool = True  # reuse rows earlier runs scored from identical inputs (`score_cache`)
-    score_in: str = "auto"  # where videos are perturbed and scored: auto, main or workers (`runner.scoring_place`)
+    score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`runner.scoring_place`)
+    actors: int = 0  # inference actors for --score-in actors; 0: one per GPU of the Ray cluster (cuda), one on the CPU
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -280,6 +280,9 @@ class RayExecutor:
     _ray: object = field(default=None, repr=False)
     _started: bool = False
     _pending: list = field(default_factory=list, repr=False)
+    _actors: list = field(default_factory=list, repr=False)
+    _tasks: list = field(default_factory=list, repr=False)  # the prepare tasks behind actor calls in flight
+    actors_info: list = field(default_factory=list)  # device, host and pid of each inference actor
 
     def _start(self):
         if self._ray is None:
@@ -309,12 +312,52 @@ class RayExecutor:
             if job is not None:
                 self._pending.append(remote.remote(job, None, True))
 
+    def map_to_actors(self, jobs: Iterable, actor_class: type, actor_args: tuple, actors: int, gpus: bool
+                      ) -> Iterator[tuple[int, object]]:
+        """Each job as a one-CPU task whose result goes straight to one of `actors` actors (`actor.score`), the
+        least busy; yields the actors' (index, result) in completion order. `gpus`: one GPU per actor."""
+        ray = self._start()
+        remote = ray.remote(num_cpus=1, max_retries=2)(run_job)
+        options = {"num_gpus": 1, "num_cpus": 0} if gpus else {"num_cpus": 1}
+        self._actors = [ray.remote(**options)(actor_class).remote(*actor_args) for _ in range(actors)]
+        self.actors_info = ray.get([actor.describe.remote() for actor in self._actors])
+        busy = [0] * actors
+        owner: dict = {}
+        queue = iter(jobs)
+
+        def submit(job) -> None:
+            slot = busy.index(min(busy))
+            busy[slot] += 1
+            task = remote.remote(job, None, True)
+            ref = self._actors[slot].score.remote(task)
+            owner[ref] = slot, task
+            self._tasks.append(task)
+            self._pending.append(ref)
+
+        for _, job in zip(range(self.window), queue):  # range first: no job lost
+            submit(job)
+        while self._pending:
+            done, self._pending = ray.wait(self._pending, num_returns=1)
+            slot, task = owner.pop(done[0])
+            busy[slot] -= 1
+            self._tasks.remove(task)
+            yield self.stats.take(ray.get(done[0]))
+            job = next(queue, None)
+            if job is not None:
+                submit(job)
+
     def close(self) -> None:
         if self._ray is None:
             return
-        for ref in self._pending:
-            self._ray.cancel(ref, force=True)
-        self._pending = []
+        for ref in self._pending + self._tasks:
+            try:
+                self._ray.cancel(ref, force=True)
+            except (ValueError, TypeError):  # an actor call: ended with its actor below
+                pass
+        self._pending, self._tasks = [], []
+        for actor in self._actors:
+            self._ray.kill(actor)
+        self._actors = []
         if self._started:
             self._ray.shutdown()
         self._ray, self._started = None, False
@@ -325,8 +368,15 @@ class RayExecutor:
         return 0 if self.address else int(self.num_cpus or 0)
 
     def describe(self) -> dict:
-        return {"executor": "ray", "address": self.address or "local", "in_flight": self.window,
-                "cluster_cpus": self.cluster_cpus, "worker_peak_rss_mb": self.stats.worker_mb}
+        described = {"executor": "ray", "address": self.address or "local", "in_flight": self.window,
+                     "cluster_cpus": self.cluster_cpus, "worker_peak_rss_mb": self.stats.worker_mb}
+        if self.actors_info:
+            described["inference_actors"] = self.actors_info
+        return described
+
+    @property
+    def cluster_gpus(self) -> float:
+        return self._start().cluster_resources().get("GPU", 0.0)
 
 
 def _project_path() -> str:

@@ -568,10 +568,12 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
     models = load_detectors(config)
-    device = resolve_device(config.device)
+    device = run_device(config)
     batch_size = batch_size_for(config.batch_size, device)
-    for model in models.values():
-        model.model.to(device)
+    score_in = scoring_place(config, device)
+    if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
+        for model in models.values():
+            model.model.to(device)
     run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cache = FaceCache(cache_root_for(config))
@@ -590,7 +592,6 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     pending = [(item, todo) for item in items
                if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]
     face_detector = make_detector(config.faces) if pending and redetects(levels, config) else None
-    score_in = scoring_place(config, device)
     executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector,
                              preload=("benchmarks.runner",) if score_in == "workers" else ())
     timing = RunTiming(run_dir / TIMING_FILE, config.levels, config.detectors)
@@ -614,9 +615,16 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
 
     timing.info["score_in"] = score_in
     try:
-        if score_in == "workers":  # whole videos in the workers; here only rows are written
+        if score_in in ("workers", "actors"):  # whole videos elsewhere; here only rows are written
             from .video_jobs import video_jobs
-            for _, scored in executor.map(video_jobs(pending, config, cache.root)):
+            if score_in == "actors":
+                from .ray_actors import InferenceActor, PrepareJob, actor_count
+                count = actor_count(config.actors, device.type, executor.cluster_gpus)
+                scored_videos = executor.map_to_actors((PrepareJob(job, reuse) for job in video_jobs(pending, config, cache.root)),
+                                                       InferenceActor, (config, reuse), count, gpus=device.type == "cuda")
+            else:
+                scored_videos = executor.map(video_jobs(pending, config, cache.root))
+            for _, scored in scored_videos:
                 writer.write(scored.rows)
                 timing.video_written()
                 timing.add_levels(scored.levels)
@@ -728,21 +736,37 @@ def redetects(levels: dict[str, perturbations.Level], config: RunConfig) -> bool
 
 
 def scoring_place(config: RunConfig, device: torch.device) -> str:
-    """Where videos are perturbed and scored: "workers" (each worker a whole video, on the CPU) or "main".
+    """Where videos are perturbed and scored: "workers" (each worker a whole video, on the CPU), "actors" (Ray
+    tasks perturb, Ray actors that own the devices score: `ray_actors`) or "main".
 
     auto: workers when inference is on the CPU and faces run in other processes (`--workers` > 1, or Ray),
-    since one main process scoring for all of them is then the bottleneck; main on a GPU, which one process owns.
+    since one main process scoring for all of them is then the bottleneck; actors with Ray on cuda (one per GPU
+    of the cluster); main on a local GPU, which one process owns.
     """
     several = config.executor == "ray" or config.workers > 1
     if config.score_in == "auto":
+        if config.executor == "ray" and device.type == "cuda":
+            return "actors"
         return "workers" if device.type == "cpu" and several else "main"
     if config.score_in == "main":
         return "main"
+    if config.score_in == "actors":
+        if config.executor != "ray":
+            raise RunError("--score-in actors needs --executor ray (Ray actors hold the detectors)")
+        return "actors"
     if config.score_in != "workers":
-        raise RunError(f"unknown --score-in {config.score_in!r}; use auto, main or workers")
+        raise RunError(f"unknown --score-in {config.score_in!r}; use auto, main, workers or actors")
     if device.type != "cpu":
         raise RunError(f"--score-in workers scores on the CPU; with --device {device.type} use --score-in main")
     return "workers" if several else "main"
+
+
+def run_device(config: RunConfig) -> torch.device:
+    """The inference device. With Ray and `--device cuda`, the GPUs may sit on other nodes than this driver:
+    the inference actors then check for them where they run."""
+    if config.executor == "ray" and config.device == "cuda" and config.score_in in ("auto", "actors"):
+        return torch.device("cuda")
+    return resolve_device(config.device)
 
 
 def resolve_device(name: str) -> torch.device:

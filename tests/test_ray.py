@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pytest
 
+import detectors
+
 from benchmarks import runner
+from benchmarks.config import RunConfig
 from benchmarks.executors import RAY_MISSING, RayExecutor
 from tests.test_parallel import assert_same_scores, config_for, demo  # noqa: F401 (fixture)
 
@@ -33,3 +37,41 @@ def test_missing_ray_is_a_one_line_error(monkeypatch):
     with pytest.raises(RuntimeError, match=r"pip install -e \"\.\[ray\]\""):
         next(RayExecutor(num_cpus=1).map([]))
     assert "\n" not in RAY_MISSING
+
+
+def test_ray_inference_actors_give_the_same_scores(demo, tmp_path):
+    """`--score-in actors`: Ray tasks perturb, one Ray actor holds the detectors and scores (on the CPU here;
+    on a cluster with GPUs, one actor per GPU)."""
+    ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
+    weights = dict(weights={"meso": str(detectors.default_weights("meso"))}, random_init=False)  # cacheable scores
+    local = runner.run(config_for(demo, tmp_path / "cache-local", tmp_path / "local", workers=1, **weights),
+                       progress=False)
+    try:
+        remote = runner.run(config_for(demo, tmp_path / "cache-ray", tmp_path / "ray", workers=2, executor="ray",
+                                       score_in="actors", device="cpu", **weights), progress=False)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert_same_scores(local.run_dir, remote.run_dir)
+    assert not ray.is_initialized()
+    execution = json.loads((remote.run_dir / "manifest.json").read_text())["execution"]
+    assert execution["score_in"] == "actors"
+    [actor] = execution["inference_actors"]
+    assert actor["device"] == "cpu" and actor["pid"] != os.getpid()  # scored in the actor, not here
+    # the score cache is written by the actor: a second run reuses every row
+    again = runner.run(config_for(demo, tmp_path / "cache-ray", tmp_path / "again", workers=1, **weights),
+                       progress=False)
+    timing = json.loads((again.run_dir / "timing.json").read_text())
+    assert_same_scores(local.run_dir, again.run_dir)
+    reused = sum(d["reused"] for level in timing["levels"].values() for d in level["detectors"].values())
+    assert reused == sum(r["status"] == "ok" for r in runner.results.read_scores(again.run_dir)) > 0
+
+
+def test_actors_need_ray_and_count_gpus():
+    from benchmarks.ray_actors import actor_count
+    with pytest.raises(runner.RunError, match="--executor ray"):
+        runner.scoring_place(RunConfig(detectors=["meso"], score_in="actors"), runner.torch.device("cpu"))
+    assert runner.scoring_place(RunConfig(detectors=["meso"], executor="ray"), runner.torch.device("cuda")) == "actors"
+    assert actor_count(0, "cuda", 4.0) == 4 and actor_count(0, "cpu", 0.0) == 1 and actor_count(3, "cpu", 0.0) == 3
+    with pytest.raises(RuntimeError, match="no GPUs"):
+        actor_count(0, "cuda", 0.0)
