@@ -21,7 +21,8 @@ from typing import Protocol
 from .faces import FaceCrops, FaceSettings
 
 __all__ = ["FaceJob", "JobInfo", "FaceStageStats", "FaceExecutor", "InProcessExecutor", "PoolExecutor",
-           "RayExecutor", "make_executor", "extract_job", "default_workers", "peak_rss_mb", "RAY_MISSING"]
+           "RayExecutor", "make_executor", "extract_job", "default_workers", "peak_rss_mb", "start_forkserver",
+           "RAY_MISSING"]
 
 RAY_MISSING = 'the ray executor needs Ray: pip install -e ".[ray]"'
 
@@ -194,6 +195,19 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def start_forkserver(preload: tuple[str, ...] = ()) -> None:
+    """Start this process's forkserver (if the platform has one) with `benchmarks.cache` and `preload` imported.
+
+    Returns at once: the server imports in the background, so calling this early lets those imports overlap
+    the caller's own set-up; a pool created later forks its workers from the already-warm server. A server
+    that is already running is kept (its preload list no longer changes)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["benchmarks.cache", *preload])
+    forkserver.ensure_running()
+
+
 @dataclass
 class PoolExecutor:
     """A local pool of worker processes started with forkserver (spawn where unavailable).
@@ -220,8 +234,7 @@ class PoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
-                # cv2, av, numpy imported once, not per worker
-                context.set_forkserver_preload(["benchmarks.cache", *self.preload])
+                start_forkserver(self.preload)  # cv2, av, numpy imported once, not per worker
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
         return self._pool
 

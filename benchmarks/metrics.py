@@ -9,8 +9,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score, confusion_matrix,
-                             log_loss, precision_recall_fscore_support, roc_auc_score, roc_curve)
 
 METRIC_NAMES = ("auc", "ap", "accuracy", "log_loss")
 # Every metric binary_metrics returns (confusion is a dict and not listed).
@@ -24,6 +22,13 @@ LOSS_EPS = 1e-7
 # The clean-level operating point: the threshold maximising Youden's J = TPR - FPR on level `none`
 # (the same argmax as balanced accuracy), kept fixed for every perturbed level as a deployed detector would.
 THRESHOLD_RULE = "Youden's J (max TPR - FPR, equivalently max balanced accuracy) on the clean level `none`"
+
+
+def _sk():
+    """sklearn.metrics, imported on first use: importing it takes about 0.6 s, and the worker processes that score
+    videos only need `aggregate_video_score` from this module."""
+    import sklearn.metrics
+    return sklearn.metrics
 
 
 @dataclass
@@ -96,7 +101,7 @@ def rescore_rows(rows: Iterable[dict], method: str = "mean") -> list[dict]:
 
 def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
     """Equal error rate: where FPR = FNR on sklearn's ROC curve, linearly interpolated between its points."""
-    fpr, tpr, _ = roc_curve(labels, scores)
+    fpr, tpr, _ = _sk().roc_curve(labels, scores)
     fnr = 1 - tpr
     diff = fnr - fpr                      # decreasing from 1 to -1 along the curve
     i = int(np.argmax(diff <= 0))
@@ -108,7 +113,7 @@ def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
 
 def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], target: float) -> float:
     """Highest TPR among ROC operating points with FPR <= target (an achievable threshold, no interpolation)."""
-    fpr, tpr, _ = roc_curve(labels, scores)
+    fpr, tpr, _ = _sk().roc_curve(labels, scores)
     return float(np.max(tpr[fpr <= target + 1e-12]))
 
 
@@ -117,7 +122,7 @@ def youden_threshold(labels: Sequence[int], scores: Sequence[float]) -> float | 
     y = np.asarray(labels, dtype=int)
     if len(np.unique(y)) < 2:
         return None
-    fpr, tpr, thresholds = roc_curve(y, scores)
+    fpr, tpr, thresholds = _sk().roc_curve(y, scores)
     finite = np.isfinite(thresholds)
     j = np.where(finite, tpr - fpr, -np.inf)
     return float(thresholds[int(np.argmax(j))])
@@ -140,20 +145,20 @@ def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
     if not np.all(np.isfinite(p)):
         raise ValueError("scores contain NaN or infinity")
     pred = (p >= threshold).astype(int)
-    out["accuracy"] = float(accuracy_score(y, pred))
-    out["log_loss"] = float(log_loss(y, np.clip(p, LOSS_EPS, 1 - LOSS_EPS), labels=[0, 1]))
-    prec, rec, f1, _ = precision_recall_fscore_support(y, pred, labels=[1], average="binary", zero_division=0.0)
+    out["accuracy"] = float(_sk().accuracy_score(y, pred))
+    out["log_loss"] = float(_sk().log_loss(y, np.clip(p, LOSS_EPS, 1 - LOSS_EPS), labels=[0, 1]))
+    prec, rec, f1, _ = _sk().precision_recall_fscore_support(y, pred, labels=[1], average="binary", zero_division=0.0)
     out.update(precision=float(prec), recall=float(rec), f1=float(f1))
-    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
+    tn, fp, fn, tp = (int(v) for v in _sk().confusion_matrix(y, pred, labels=[0, 1]).ravel())
     out["confusion"] = {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
     if len(np.unique(y)) < 2:
         only = "fake" if y[0] == 1 else "real"
         for name in TWO_CLASS_METRICS:
             undefined[name] = f"only one class among scored videos (all {only})"
     else:
-        out["auc"] = float(roc_auc_score(y, p))
-        out["ap"] = float(average_precision_score(y, p))
-        out["balanced_accuracy"] = float(balanced_accuracy_score(y, pred))
+        out["auc"] = float(_sk().roc_auc_score(y, p))
+        out["ap"] = float(_sk().average_precision_score(y, p))
+        out["balanced_accuracy"] = float(_sk().balanced_accuracy_score(y, pred))
         out["eer"] = eer(y, p)
         out["tpr_at_fpr_1"] = tpr_at_fpr(y, p, 0.01)
         out["tpr_at_fpr_5"] = tpr_at_fpr(y, p, 0.05)
@@ -206,7 +211,7 @@ def roc_points(y: np.ndarray, p: np.ndarray) -> dict | None:
     """ROC curve points (sklearn) for the report's figure; None without both classes."""
     if len(np.unique(y)) < 2:
         return None
-    fpr, tpr, _ = roc_curve(y, p)
+    fpr, tpr, _ = _sk().roc_curve(y, p)
     return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
 
 

@@ -24,11 +24,10 @@ import perturbations
 from . import results
 from .cache import FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
-from .executors import FaceJob, default_workers, make_executor, peak_rss_mb
+from .executors import FaceJob, default_workers, make_executor, peak_rss_mb, start_forkserver
 from .faces import FaceCrops, extract_faces, inner_crop, make_detector
 from .manifest import build_manifest, input_contract
 from .metrics import aggregate_video_score, all_metrics
-from .robustness import run_metrics
 from .score_cache import ScoreCache, detector_fingerprint, level_fingerprint
 
 
@@ -559,6 +558,11 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     """Run the benchmark described by `config`; resumes an unfinished identical run unless `fresh`."""
     from reports import write_report  # reports reads result files only; imported here to keep `list` fast
 
+    device = run_device(config)
+    score_in = scoring_place(config, device)
+    preload = ("benchmarks.runner",) if score_in == "workers" else ()  # workers that score need torch
+    if config.executor == "local" and config.workers > 1:
+        start_forkserver(preload)  # its imports (about 1 s) overlap the setup below instead of delaying video 1
     for levels_file in config.levels_files:
         perturbations.load_levels_file(levels_file)
     config.levels = perturbations.expand(",".join(config.levels))
@@ -568,9 +572,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
     models = load_detectors(config)
-    device = run_device(config)
     batch_size = batch_size_for(config.batch_size, device)
-    score_in = scoring_place(config, device)
     if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
         for model in models.values():
             model.model.to(device)
@@ -593,7 +595,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
                if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]
     face_detector = make_detector(config.faces) if pending and redetects(levels, config) else None
     executor = make_executor(config.executor, config.workers, config.faces, config.ray_address, face_detector,
-                             preload=("benchmarks.runner",) if score_in == "workers" else ())
+                             preload=preload)
     timing = RunTiming(run_dir / TIMING_FILE, config.levels, config.detectors)
     timing.info = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "videos": len(pending),
                    "executor": config.executor, "workers": config.workers, "device": str(device),
@@ -698,6 +700,7 @@ def write_gallery(run_dir: Path, items, config: RunConfig, cache: FaceCache, fac
 
 def metrics_document(rows: list[dict], config: RunConfig) -> dict:
     """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups."""
+    from .robustness import run_metrics  # sklearn: not imported by worker processes, which import this module
     return run_metrics(rows, config.detectors, config.levels, aggregate=config.aggregate, n_boot=config.bootstrap,
                        seed=config.seed, reference=config.reference)
 

@@ -152,3 +152,12 @@ def test_out_folder_of_another_configuration_is_refused(small_demo, cache_dir, t
     runner.run(config_for(small_demo, cache_dir, tmp_path / "run"), progress=False)
     with pytest.raises(runner.RunError, match="different configuration"):
         runner.run(config_for(small_demo, cache_dir, tmp_path / "run", seed=9), progress=False)
+
+
+def test_worker_side_modules_do_not_import_sklearn():
+    """Scoring workers and the forkserver import benchmarks.runner; sklearn (0.6 s) is for metrics at the end."""
+    import subprocess
+    import sys
+    code = ("import sys, benchmarks.runner, benchmarks.video_jobs, benchmarks.ray_actors; "
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
