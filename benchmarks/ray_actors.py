@@ -132,14 +132,18 @@ class InferenceActor:
         return {"device": str(self.device), "host": socket.gethostname(), "pid": os.getpid()}
 
 
-def actor_count(requested: int, device_type: str, cluster_gpus: float) -> int:
-    """`--actors`, or one per GPU of the cluster on cuda, one on the CPU."""
+def actor_count(requested: int, device_type: str, cluster_gpus: float, cluster_cpus: float) -> int:
+    """`--actors`, or one per GPU of the cluster on cuda, one on the CPU. A CPU actor holds a CPU for as long as
+    the run lasts, so at least one must remain for the tasks that prepare its videos (else nothing would run)."""
     if requested < 0:
         raise ValueError(f"--actors must be 0 (automatic) or more, got {requested}")
-    if requested:
-        return requested
     if device_type == "cuda":
         if int(cluster_gpus) < 1:
-            raise RuntimeError("--score-in actors with --device cuda: the Ray cluster has no GPUs")
-        return int(cluster_gpus)
-    return 1
+            raise ValueError("--score-in actors with --device cuda: the Ray cluster has no GPUs")
+        return requested or int(cluster_gpus)
+    count = requested or 1
+    if count >= int(cluster_cpus or 0):
+        raise ValueError(f"--score-in actors on the CPU: {count} actor(s) would hold all {int(cluster_cpus or 0)} "
+                         f"CPUs of the Ray cluster and leave none to prepare videos; use --workers {count + 1} or "
+                         "more (a local instance), fewer --actors, or --score-in workers")
+    return count

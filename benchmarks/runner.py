@@ -621,7 +621,11 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
             from .video_jobs import video_jobs
             if score_in == "actors":
                 from .ray_actors import InferenceActor, PrepareJob, actor_count
-                count = actor_count(config.actors, device.type, executor.cluster_gpus)
+                gpus = executor.cluster_gpus  # starts or joins Ray, which also counts the CPUs
+                try:
+                    count = actor_count(config.actors, device.type, gpus, executor.cluster_cpus)
+                except ValueError as error:
+                    raise RunError(str(error)) from None
                 scored_videos = executor.map_to_actors((PrepareJob(job, reuse) for job in video_jobs(pending, config, cache.root)),
                                                        InferenceActor, (config, reuse), count, gpus=device.type == "cuda")
             else:

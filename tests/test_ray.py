@@ -40,15 +40,16 @@ def test_missing_ray_is_a_one_line_error(monkeypatch):
 
 
 def test_ray_inference_actors_give_the_same_scores(demo, tmp_path):
-    """`--score-in actors`: Ray tasks perturb, one Ray actor holds the detectors and scores (on the CPU here;
-    on a cluster with GPUs, one actor per GPU)."""
+    """`--score-in actors`: Ray tasks perturb, Ray actors hold the detectors and score (on the CPU here; on a
+    cluster with GPUs, one actor per GPU)."""
     ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
     weights = dict(weights={"meso": str(detectors.default_weights("meso"))}, random_init=False)  # cacheable scores
     local = runner.run(config_for(demo, tmp_path / "cache-local", tmp_path / "local", workers=1, **weights),
                        progress=False)
     try:
-        remote = runner.run(config_for(demo, tmp_path / "cache-ray", tmp_path / "ray", workers=2, executor="ray",
-                                       score_in="actors", device="cpu", **weights), progress=False)
+        # 3 logical CPUs on a local instance: 2 held by the actors, 1 for the tasks that prepare videos
+        remote = runner.run(config_for(demo, tmp_path / "cache-ray", tmp_path / "ray", workers=3, executor="ray",
+                                       score_in="actors", actors=2, device="cpu", **weights), progress=False)
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -56,8 +57,9 @@ def test_ray_inference_actors_give_the_same_scores(demo, tmp_path):
     assert not ray.is_initialized()
     execution = json.loads((remote.run_dir / "manifest.json").read_text())["execution"]
     assert execution["score_in"] == "actors"
-    [actor] = execution["inference_actors"]
-    assert actor["device"] == "cpu" and actor["pid"] != os.getpid()  # scored in the actor, not here
+    actors = execution["inference_actors"]
+    assert [a["device"] for a in actors] == ["cpu", "cpu"]
+    assert len({a["pid"] for a in actors} | {os.getpid()}) == 3  # two actor processes, neither of them this one
     # the score cache is written by the actor: a second run reuses every row
     again = runner.run(config_for(demo, tmp_path / "cache-ray", tmp_path / "again", workers=1, **weights),
                        progress=False)
@@ -72,6 +74,9 @@ def test_actors_need_ray_and_count_gpus():
     with pytest.raises(runner.RunError, match="--executor ray"):
         runner.scoring_place(RunConfig(detectors=["meso"], score_in="actors"), runner.torch.device("cpu"))
     assert runner.scoring_place(RunConfig(detectors=["meso"], executor="ray"), runner.torch.device("cuda")) == "actors"
-    assert actor_count(0, "cuda", 4.0) == 4 and actor_count(0, "cpu", 0.0) == 1 and actor_count(3, "cpu", 0.0) == 3
-    with pytest.raises(RuntimeError, match="no GPUs"):
-        actor_count(0, "cuda", 0.0)
+    assert actor_count(0, "cuda", 4.0, 2.0) == 4 and actor_count(2, "cuda", 4.0, 2.0) == 2
+    assert actor_count(0, "cpu", 0.0, 2.0) == 1 and actor_count(3, "cpu", 0.0, 8.0) == 3
+    with pytest.raises(ValueError, match="no GPUs"):
+        actor_count(0, "cuda", 0.0, 8.0)
+    with pytest.raises(ValueError, match="leave none to prepare videos"):  # a CPU actor holds its CPU: no deadlock
+        actor_count(0, "cpu", 0.0, 1.0)
