@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "default: start a local Ray instance")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                      help="inference device (default auto: cuda if available, else mps, else cpu)")
+    run.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                     help="inference arithmetic: fp32 (default), or mixed precision with torch.autocast in float16 "
+                     "(for GPUs) or bfloat16 (GPUs, CPUs with bf16 units). Mixed precision changes the scores "
+                     "slightly, so it is part of the run's identity and of the score-cache key")
     run.add_argument("--score-in", choices=["auto", "main", "workers", "actors"], default="auto",
                      help="where videos are perturbed and scored: workers (each worker process or Ray task does whole "
                      "videos with its own copy of the detectors, on the CPU), main (the main process, fed by the "
@@ -165,7 +169,7 @@ def cmd_run(args) -> int:
                        detector_options=_detector_options(args.detector_option, args.detector),
                        out=args.out, faces=face_settings(args), workers=_workers(args), executor=args.executor,
                        ray_address=args.ray_address, device=args.device, score_cache=args.score_cache, score_in=args.score_in,
-                       actors=args.actors)
+                       actors=args.actors, precision=args.precision)
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

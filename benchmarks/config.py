@@ -42,6 +42,7 @@ class RunConfig:
     executor: str = "local"  # "local" (process pool) or "ray" (tasks on a Ray cluster)
     ray_address: str | None = None  # existing Ray cluster; None starts a local instance
     device: str = "auto"  # inference device: auto, cpu, cuda, mps
+    precision: str = "fp32"  # inference arithmetic: fp32, or mixed fp16 / bf16 (torch.autocast); changes the scores
     score_cache: bool = True  # reuse rows earlier runs scored from identical inputs (`score_cache`)
     score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`runner.scoring_place`)
     actors: int = 0  # inference actors for --score-in actors; 0: one per GPU of the Ray cluster (cuda), one on the CPU

@@ -105,6 +105,7 @@ class InferenceActor:
         from . import runner
         self.config, self.reuse = config, reuse
         self.device = runner.resolve_device(config.device)
+        runner.check_precision(self.device, config.precision)
         self.models = runner.load_detectors(config)
         for detector in self.models.values():
             detector.model.to(self.device)
@@ -114,7 +115,7 @@ class InferenceActor:
         from . import runner
         index, video_in, info = prepared
         timing = runner.RunTiming(None, list(self.config.levels), list(self.config.detectors))
-        scorer = runner.BatchScorer(self.models, self.batch_size, self.config.aggregate, timing)
+        scorer = runner.BatchScorer(self.models, self.batch_size, self.config.aggregate, timing, self.config.precision)
         video = scorer.video(video_in.rows)
         video.cache_keys = video_in.cache_keys
         for position, level, faces in video_in.inputs:

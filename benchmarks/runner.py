@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+import contextlib
+
 import cv2
 import numpy as np
 import torch
@@ -99,7 +101,37 @@ def detector_input(face_crops: np.ndarray, size: int) -> torch.Tensor:
     return to_tensor(fit_to_input(face_crops, size))
 
 
-def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: int) -> np.ndarray:
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def inference_precision(device: torch.device, precision: str):
+    """The context inference runs in: nothing for fp32, else torch.autocast to `precision` on `device` (convolutions
+    and matrix products in 16 bits, reductions and the sigmoid in fp32)."""
+    if precision not in PRECISIONS:
+        raise RunError(f"unknown --precision {precision!r}; use {', '.join(PRECISIONS)}")
+    if PRECISIONS[precision] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """A one-line error now, rather than torch's warning and a silent fall back to fp32, when `device` cannot run
+    `precision`."""
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with inference_precision(device, precision):
+                pass
+    except (RuntimeError, UserWarning) as error:
+        if isinstance(error, RunError):
+            raise
+        raise RunError(f"--precision {precision} is not available on {device.type}: {str(error).splitlines()[0]}") \
+            from None
+
+
+def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: int,
+                   precision: str = "fp32") -> np.ndarray:
     """P(fake) per frame of one video, in batches of `batch_size`, on the device the detector's model is on.
 
     Clip models (`temporal`, e.g. resnet-lstm) see all of a video's crops in one call, so a clip is never cut
@@ -108,8 +140,9 @@ def predict_frames(detector: detectors.Detector, faces: np.ndarray, batch_size: 
     device = next(detector.model.parameters()).device
     if getattr(detector, "temporal", False):
         batch_size = max(1, len(faces))
-    scores = [detector.predict(detector_input(faces[i:i + batch_size], detector.input_size).to(device))
-              for i in range(0, len(faces), batch_size)]
+    with inference_precision(device, precision):
+        scores = [detector.predict(detector_input(faces[i:i + batch_size], detector.input_size).to(device))
+                  for i in range(0, len(faces), batch_size)]
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
@@ -306,8 +339,10 @@ class _FrameQueue:
     """Frames of consecutive segments for one frame detector, scored in batches of exactly `batch_size`
     (the last one at `flush` may be smaller). Holds fewer than `batch_size` frames between calls."""
 
-    def __init__(self, name: str, detector: detectors.Detector, batch_size: int, timing: RunTiming | None) -> None:
+    def __init__(self, name: str, detector: detectors.Detector, batch_size: int, timing: RunTiming | None,
+                 precision: str = "fp32") -> None:
         self.name, self.detector, self.batch_size, self.timing = name, detector, max(1, batch_size), timing
+        self.precision = precision
         self.device = next(detector.model.parameters()).device
         self.parts: deque[tuple[np.ndarray, _Segment, int, str]] = deque()  # frames, segment, offset, level
         self.buffered = 0
@@ -336,7 +371,8 @@ class _FrameQueue:
         self.buffered -= n
         start = time.perf_counter()
         batch = taken[0][0] if len(taken) == 1 else np.concatenate([t[0] for t in taken])
-        scores = self.detector.predict(to_tensor(batch).to(self.device))
+        with inference_precision(self.device, self.precision):
+            scores = self.detector.predict(to_tensor(batch).to(self.device))
         seconds = time.perf_counter() - start
         position = 0
         for frames, segment, offset, level in taken:
@@ -356,9 +392,10 @@ class BatchScorer:
     """
 
     def __init__(self, models: dict[str, detectors.Detector], batch_size: int, aggregate: str = "mean",
-                 timing: RunTiming | None = None) -> None:
+                 timing: RunTiming | None = None, precision: str = "fp32") -> None:
         self.models, self.batch_size, self.aggregate, self.timing = models, batch_size, aggregate, timing
-        self.queues = {name: _FrameQueue(name, det, batch_size, timing) for name, det in models.items()
+        self.precision = precision
+        self.queues = {name: _FrameQueue(name, det, batch_size, timing, precision) for name, det in models.items()
                        if not getattr(det, "temporal", False)}
         self.videos: list[_Video] = []
 
@@ -379,7 +416,7 @@ class BatchScorer:
                 self.timing.inferred(level, name, 0, time.perf_counter() - start)
             self.queues[name].put(frames, _Segment(video, row, len(frames), self.aggregate), level)
             return
-        scores = predict_frames(detector, faces, self.batch_size)  # the whole clip in one call
+        scores = predict_frames(detector, faces, self.batch_size, self.precision)  # the whole clip in one call
         if self.timing:
             self.timing.inferred(level, name, len(scores), time.perf_counter() - start)
         segment = _Segment(video, row, len(scores), self.aggregate)
@@ -419,8 +456,9 @@ class ScoreReuse:
         for name, det in models.items():
             options = {**config.detector_options.get(name, {}), "backbone_weights": config.backbone_weights.get(name)}
             fingerprints[name] = detector_fingerprint(name, det, options, input_contract(det))
+        arithmetic = device.type if config.precision == "fp32" else f"{device.type}+{config.precision}"
         return cls(ScoreCache(root), fingerprints, {n: level_fingerprint(lv, config.apply_at) for n, lv in levels.items()},
-                   config.aggregate, device.type)
+                   config.aggregate, arithmetic)
 
     def key(self, crops: FaceCrops, detector: str, level: str, seed: int) -> str | None:
         if not crops.cache_key or self.detectors.get(detector) is None:
@@ -537,7 +575,7 @@ def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dic
     """Rows for one video on its own (batches within the video only): the per-video form of what `run` does,
     used by workers that score whole videos (`video_jobs`)."""
     device = next(next(iter(models.values())).model.parameters()).device
-    scorer = BatchScorer(models, batch_size_for(config.batch_size, device), config.aggregate, timing)
+    scorer = BatchScorer(models, batch_size_for(config.batch_size, device), config.aggregate, timing, config.precision)
     with tempfile.TemporaryDirectory(prefix="dfbench-") as tmp:
         queue_video(item, crops, todo, scorer, config, levels, cache, face_detector, Path(workdir or tmp), timing,
                     reuse)
@@ -560,6 +598,8 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
 
     device = run_device(config)
     score_in = scoring_place(config, device)
+    if score_in != "actors":  # actors check on their own devices
+        check_precision(device, config.precision)
     preload = ("benchmarks.runner",) if score_in == "workers" else ()  # workers that score need torch
     if config.executor == "local" and config.workers > 1:
         start_forkserver(preload)  # its imports (about 1 s) overlap the setup below instead of delaying video 1
@@ -600,7 +640,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     timing.info = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "videos": len(pending),
                    "executor": config.executor, "workers": config.workers, "device": str(device),
                    "batch_size": batch_size}
-    scorer = BatchScorer(models, batch_size, config.aggregate, timing)
+    scorer = BatchScorer(models, batch_size, config.aggregate, timing, config.precision)
     reuse = ScoreReuse.for_run(config, cache.root, models, levels, device) if config.score_cache else None
     threads = InferenceThreads(executor)
     bar = _progress(len(items), len(items) - len(pending), progress, run_dir)

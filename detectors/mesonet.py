@@ -92,8 +92,9 @@ def _max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
 def _pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution; at inference on the CPU through oneDNN directly. PyTorch sends 1x1 convolutions with
     batches under 16 on one thread to its generic im2col path, measured 6x slower here for these few-channel
-    layers at 256 px, with bit-identical results."""
-    if x.device.type == "cpu" and not torch.is_grad_enabled() and torch.backends.mkldnn.is_available():
+    layers at 256 px, with bit-identical results. Under autocast (`--precision`) the ordinary call, which casts."""
+    if (x.device.type == "cpu" and not torch.is_grad_enabled() and torch.backends.mkldnn.is_available()
+            and not torch.is_autocast_enabled("cpu")):  # autocast casts at conv2d, which this call bypasses
         return torch.ops.aten.mkldnn_convolution(x, conv.weight, conv.bias, [0, 0], [1, 1], [1, 1], 1)
     return conv(x)
 

@@ -196,3 +196,15 @@ def test_inference_pools_first_with_the_same_outputs(architecture, negative_scal
         assert mesonet._pools_first(model) is (not negative_scale)
         fast = model(x)
     assert torch.allclose(fast, ordinary, rtol=0, atol=1e-5), (fast - ordinary).abs().max()
+
+
+def test_mesonet_runs_under_cpu_autocast():
+    """--precision bf16 on the CPU: the 1x1 convolutions leave the direct oneDNN call (it would mix bf16 inputs
+    with fp32 weights) and the logits stay near fp32's."""
+    torch.manual_seed(0)
+    det = detectors.create("meso", random_init=True)
+    x = torch.rand(4, 3, 256, 256)
+    full = det.predict(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = det.predict(x)
+    assert np.abs(full - mixed).max() < 0.05

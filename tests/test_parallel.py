@@ -245,3 +245,19 @@ def test_unknown_or_absent_device_is_a_clear_error():
     with pytest.raises(runner.RunError, match="device"):
         runner.resolve_device("tpu")
     assert runner.resolve_device("auto").type in ("cuda", "mps", "cpu")
+
+
+def test_mixed_precision_is_close_to_fp32_and_recorded(demo, tmp_path, baseline):
+    """--precision bf16 (torch.autocast on the CPU here): the same rows, scores near fp32's but not equal to them
+    (so autocast did run, through MesoNet's own oneDNN path too), and the run's identity says bf16."""
+    import torch
+    mixed = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "bf16", workers=1, precision="bf16"),
+                       progress=False)
+    rows_a, rows_b = sorted_rows(baseline), sorted_rows(mixed.run_dir)
+    assert [(r["video_id"], r["level"], r["status"]) for r in rows_a] == \
+        [(r["video_id"], r["level"], r["status"]) for r in rows_b]
+    gaps = [abs(float(a["score"]) - float(b["score"])) for a, b in zip(rows_a, rows_b) if a["status"] == "ok"]
+    assert max(gaps) < 0.05 and max(gaps) > 1e-6
+    assert json.loads((mixed.run_dir / "manifest.json").read_text())["config"]["precision"] == "bf16"
+    with pytest.raises(runner.RunError, match="unknown --precision"):
+        runner.check_precision(torch.device("cpu"), "int8")

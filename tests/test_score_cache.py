@@ -62,7 +62,8 @@ def test_a_second_run_scores_only_its_new_level_and_reuses_identical_rows(demo, 
     assert all(abs(float(a[3]) - float(b[3])) < 1e-6 for a, b in zip(fresh, reused))
 
 
-@pytest.mark.parametrize("change", [{"seed": 1}, {"num_frames": 3}, {"aggregate": "median"}, {"apply_at": "frame"}])
+@pytest.mark.parametrize("change", [{"seed": 1}, {"num_frames": 3}, {"aggregate": "median"}, {"apply_at": "frame"},
+                                    {"precision": "bf16"}])
 def test_any_change_of_input_misses_the_score_cache(demo, tmp_path, change):
     cache = tmp_path / "cache"
     runner.run(config_for(demo, cache, tmp_path / "first", levels=["none", "GB:3"]), progress=False)
