@@ -57,6 +57,8 @@ class RunConfig:
         data.pop("cache_dir", None)
         for name in EXECUTION_FIELDS:  # scores do not depend on how or where they were computed
             data.pop(name, None)
+        if data.get("precision") == "fp32":  # the default, and all there was before --precision: old runs resume
+            data.pop("precision")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @classmethod

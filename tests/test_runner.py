@@ -161,3 +161,12 @@ def test_worker_side_modules_do_not_import_sklearn():
     code = ("import sys, benchmarks.runner, benchmarks.video_jobs, benchmarks.ray_actors; "
             "assert 'sklearn' not in sys.modules, 'sklearn imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_precision_is_part_of_the_run_identity_but_fp32_keeps_older_fingerprints():
+    base = RunConfig(detectors=["meso"])
+    assert base.fingerprint() == RunConfig(detectors=["meso"], precision="fp32").fingerprint()
+    assert base.fingerprint() != RunConfig(detectors=["meso"], precision="bf16").fingerprint()
+    legacy = base.to_dict()
+    del legacy["precision"], legacy["actors"]  # a manifest written before these options existed
+    assert RunConfig.from_dict(legacy).fingerprint() == base.fingerprint()
