@@ -305,8 +305,15 @@ class RayExecutor:
                 raise RuntimeError(RAY_MISSING) from None
             if not ray.is_initialized():
                 kwargs = {"address": self.address} if self.address else {"num_cpus": self.num_cpus}
-                ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": _project_path()}} if not self.address else None)
+                if self.address:
+                    _check_reachable(self.address)
+                try:
+                    ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
+                             runtime_env={"env_vars": {"PYTHONPATH": _project_path()}} if not self.address else None)
+                except ConnectionError as error:
+                    raise RuntimeError(f"{str(error).splitlines()[0]}; is the cluster up (`ray status` on the head "
+                                       "node)? Ray 2.59+ clusters check a token: give this process the head's "
+                                       "RAY_AUTH_TOKEN (`ray get-auth-token` there) and RAY_AUTH_MODE=token") from None
                 self._started = True
             self._ray = ray
             self.cluster_cpus = ray.cluster_resources().get("CPU")
@@ -390,6 +397,21 @@ class RayExecutor:
     @property
     def cluster_gpus(self) -> float:
         return self._start().cluster_resources().get("GPU", 0.0)
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error at once when nothing listens at a plain HOST:PORT address: `ray.init` would retry for
+    minutes. Other forms (`auto`, `ray://...`) are left to Ray."""
+    import socket
+    host, _, port = address.rpartition(":")
+    if not host or "/" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise RuntimeError(f"no Ray cluster at --ray-address {address} ({error.strerror or error}); start one with "
+                           "`ray start --head --port=PORT` on the head node, or leave --ray-address out for a local "
+                           "instance") from None
 
 
 def _project_path() -> str:

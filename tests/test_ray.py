@@ -80,3 +80,16 @@ def test_actors_need_ray_and_count_gpus():
         actor_count(0, "cuda", 0.0, 8.0)
     with pytest.raises(ValueError, match="leave none to prepare videos"):  # a CPU actor holds its CPU: no deadlock
         actor_count(0, "cpu", 0.0, 1.0)
+
+
+def test_an_address_where_nothing_listens_is_a_one_line_error_at_once():
+    import socket
+    from benchmarks.executors import _check_reachable
+    with socket.socket() as probe:  # a port that was free a moment ago and is closed now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RuntimeError, match=rf"no Ray cluster at --ray-address 127.0.0.1:{port}") as error:
+        _check_reachable(f"127.0.0.1:{port}", timeout=2.0)
+    assert "\n" not in str(error.value)
+    _check_reachable("auto")  # left to Ray
+    _check_reachable("ray://head:10001")
