@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--actors", type=int, default=0, metavar="N",
                      help="inference actors for --score-in actors (default: one per GPU of the Ray cluster with "
                      "--device cuda, one on the CPU)")
+    run.add_argument("--cache-perturbed", action="store_true",
+                     help="store each video's perturbed crops per level in the cache directory and load them in later "
+                     "runs instead of perturbing again (a run that adds a detector then skips re-encoding, "
+                     "re-detection and imgaug); about 5 MB per video and level on disk, so off by default")
     run.add_argument("--no-score-cache", dest="score_cache", action="store_false",
                      help="score everything again instead of reusing rows that earlier runs computed from identical "
                      "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
@@ -169,7 +173,8 @@ def cmd_run(args) -> int:
                        detector_options=_detector_options(args.detector_option, args.detector),
                        out=args.out, faces=face_settings(args), workers=_workers(args), executor=args.executor,
                        ray_address=args.ray_address, device=args.device, score_cache=args.score_cache, score_in=args.score_in,
-                       actors=args.actors, precision=args.precision)
+                       actors=args.actors, precision=args.precision,
+                       cache_perturbed=args.cache_perturbed)
     result = run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

@@ -5,7 +5,8 @@ Stages, each timed sequentially in this process without a face cache, so their s
 perturbation per level, detector inference. Then whole runs, each a fresh `python -m benchmarks run` process
 (so its peak RSS is its own): the 3-level `meso` run with a fresh face cache for `--workers 1` and the core
 count, then second runs on the cached faces with a new level (`GB:3`, plus the clean `none` every run has) and
-with a new detector (`meso4`, 3 levels), and for comparison a first run with `--detect-every 4` (face detection on
+with a new detector (`meso4`, 3 levels), the new detector again with the opt-in `--cache-perturbed` (after a run
+that stored the perturbed crops), and for comparison a first run with `--detect-every 4` (face detection on
 every 4th sampled frame; not the default). Two ratios answer the issue's aims:
 
 - whole run / decode floor: the first run's scoring loop per video over the sequential decode per video (aim: <= 2);
@@ -204,6 +205,13 @@ def time_runs(times: StageTimes, videos: list[tuple[Path, str]], workers: list[i
     times.runs.append(whole_run(f"second run, new detector {NEW_DETECTOR} ({len(LEVELS)} levels), cached faces",
                                 data, work / f"{times.name}-detector", cache, times.frames, w, n,
                                 detector=NEW_DETECTOR))
+    # opt-in: perturbed crops stored by one run (meso again, scored afresh so it perturbs), loaded by the new detector
+    times.runs.append(whole_run("storing run: meso again with --cache-perturbed --no-score-cache, cached faces",
+                                data, work / f"{times.name}-store", cache, times.frames, w, n,
+                                extra=("--cache-perturbed", "--no-score-cache")))
+    times.runs.append(whole_run(f"second run, new detector {NEW_DETECTOR} ({len(LEVELS)} levels) with "
+                                "--cache-perturbed, cached faces", data, work / f"{times.name}-detector-stored",
+                                cache, times.frames, w, n, detector=NEW_DETECTOR, extra=("--cache-perturbed",)))
     times.runs.append(whole_run(f"first run, --workers {w} --detect-every 4 (not the default), fresh face cache",
                                 data, work / f"{times.name}-every4", work / f"{times.name}-cache-every4",
                                 times.frames, w, n, extra=("--detect-every", "4")))

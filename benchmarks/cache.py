@@ -91,15 +91,7 @@ class FaceCache:
     def store(self, key: str, crops: FaceCrops) -> Path:
         """Write atomically: temp file in the same directory, then os.replace."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp", delete=False)
-        try:
-            with handle:
-                np.savez(handle, **_to_arrays(crops))  # the crops are compressed already
-            os.replace(handle.name, path)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
+        save_npz_atomically(path, _to_arrays(crops))  # the crops are compressed already
         return path
 
     def get_or_extract(
@@ -144,10 +136,9 @@ def _to_arrays(crops: FaceCrops) -> dict[str, np.ndarray]:
         "total_frames": int(crops.total_frames),
         "frame_size": [int(v) for v in crops.frame_size],
     }
-    pixels = np.ascontiguousarray(crops.crops, dtype=np.uint8)
     return {
-        "crops": np.frombuffer(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(_row_difference(pixels)), np.uint8),
-        "crops_shape": np.asarray(pixels.shape, np.int64),
+        "crops": compress_pixels(crops.crops),
+        "crops_shape": np.asarray(crops.crops.shape, np.int64),
         "boxes": np.asarray(crops.boxes, dtype=np.float32),
         "detected": np.asarray(crops.detected, dtype=bool),
         "meta": np.array(json.dumps(meta)),
@@ -158,9 +149,7 @@ def _from_arrays(data) -> FaceCrops:
     meta = json.loads(str(data["meta"]))
     if meta.get("format") != CACHE_FORMAT:
         raise ValueError("cache format mismatch")
-    shape = tuple(int(v) for v in data["crops_shape"])
-    raw = zstandard.ZstdDecompressor().decompress(data["crops"].tobytes(), max_output_size=int(np.prod(shape)))
-    crops = _undo_row_difference(np.frombuffer(raw, np.uint8).reshape(shape))
+    crops = decompress_pixels(data["crops"], data["crops_shape"])
     boxes = data["boxes"]
     detected = data["detected"]
     indices = [int(i) for i in meta["frame_indices"]]
@@ -177,6 +166,32 @@ def _from_arrays(data) -> FaceCrops:
         total_frames=int(meta["total_frames"]),
         frame_size=(int(meta["frame_size"][0]), int(meta["frame_size"][1])),
     )
+
+
+def compress_pixels(pixels: np.ndarray) -> np.ndarray:
+    """uint8 images -> zstd over the row-difference filter, as a uint8 array for an .npz entry."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return np.frombuffer(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(_row_difference(pixels)), np.uint8)
+
+
+def decompress_pixels(compressed: np.ndarray, shape) -> np.ndarray:
+    """The inverse of `compress_pixels` for images of `shape` (a damaged entry raises)."""
+    shape = tuple(int(v) for v in shape)
+    raw = zstandard.ZstdDecompressor().decompress(compressed.tobytes(), max_output_size=int(np.prod(shape)))
+    return _undo_row_difference(np.frombuffer(raw, np.uint8).reshape(shape))
+
+
+def save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write to a temp file in the same directory, then os.replace: concurrent readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
 
 
 def _row_difference(pixels: np.ndarray) -> bytes:

@@ -9,7 +9,8 @@ from pathlib import Path
 from .faces import FaceSettings
 
 
-EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in", "actors")
+EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in", "actors",
+                    "cache_perturbed")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class RunConfig:
     device: str = "auto"  # inference device: auto, cpu, cuda, mps
     precision: str = "fp32"  # inference arithmetic: fp32, or mixed fp16 / bf16 (torch.autocast); changes the scores
     score_cache: bool = True  # reuse rows earlier runs scored from identical inputs (`score_cache`)
+    cache_perturbed: bool = False  # store and reuse each level's perturbed crops (`perturbed_cache`; disk-hungry)
     score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`runner.scoring_place`)
     actors: int = 0  # inference actors for --score-in actors; 0: one per GPU of the Ray cluster (cuda), one on the CPU
 

@@ -24,12 +24,13 @@ import detectors
 import perturbations
 
 from . import results
-from .cache import FaceCache, default_cache_dir
+from .cache import CACHEABLE, FaceCache, default_cache_dir
 from .config import RunConfig, default_runs_dir
 from .executors import FaceJob, default_workers, make_executor, peak_rss_mb, start_forkserver
 from .faces import FaceCrops, extract_faces, inner_crop, make_detector
 from .manifest import build_manifest, input_contract
 from .metrics import aggregate_video_score, all_metrics
+from .perturbed_cache import PerturbedCache, PerturbedLevel
 from .score_cache import ScoreCache, detector_fingerprint, level_fingerprint
 
 
@@ -193,7 +194,7 @@ class RunTiming:
         self.session = {"wall_seconds": 0.0, "loop_seconds": 0.0, "finish_seconds": 0.0, "first_video_seconds": 0.0,
                         "faces": {"jobs": 0, "extracted": 0, "cache_hits": 0, "extract_seconds": 0.0,
                                   "cache_seconds": 0.0, "wait_seconds": 0.0, "wall_seconds": 0.0},
-                        "levels": {lvl: {"videos": 0, "perturb_seconds": 0.0,
+                        "levels": {lvl: {"videos": 0, "perturb_seconds": 0.0, "from_perturbed_cache": 0,
                                          "detectors": {d: {"frames": 0, "seconds": 0.0, "reused": 0}
                                                        for d in detector_names}}
                                    for lvl in levels}}
@@ -208,10 +209,12 @@ class RunTiming:
             return {}
         return data if isinstance(data, dict) and data.get("schema") == TIMING_SCHEMA else {}
 
-    def perturbed(self, level: str, seconds: float) -> None:
+    def perturbed(self, level: str, seconds: float, cached: bool = False) -> None:
+        """One video's perturbation at `level` (`cached`: loaded from the perturbed-crop cache in `seconds`)."""
         entry = self.session["levels"][level]
         entry["videos"] += 1
         entry["perturb_seconds"] += seconds
+        entry["from_perturbed_cache"] += int(cached)
 
     def inferred(self, level: str, detector: str, frames: int, seconds: float) -> None:
         entry = self.session["levels"][level]["detectors"][detector]
@@ -521,31 +524,48 @@ def queue_video(item, crops: FaceCrops, todo: list[tuple[str, str]], scorer: Bat
     video = scorer.video(list(rows.values()))
     if reuse is not None:
         todo = _reuse_rows(item, crops, todo, rows, video, reuse, config.seed, timing)
+    stored = PerturbedCache(cache.root) if config.cache_perturbed and cache is not None and crops.cache_key else None
     for lvl in dict.fromkeys(lvl for _, lvl in todo):
         start = time.perf_counter()
         seed = perturbations.seed_for(config.seed, item.video_id, lvl)
         parts = levels[lvl].split_by_stage(config.apply_at)
-        level_crops, params = level_inputs(item, crops, parts, seed, config, cache, face_detector, workdir)
-        pending = [d for d, lv in todo if lv == lvl]
-        if level_crops.status != "ok":  # e.g. the perturbed video no longer shows a face
-            for det in pending:
-                rows[det, lvl].update(status=level_crops.status, params=json.dumps(params, default=str),
-                                      message=f"after perturbation {lvl}: {level_crops.message}")
-            if timing:
-                timing.perturbed(lvl, time.perf_counter() - start)
-            continue
-        if parts["face"].is_identity:  # nothing to draw: no copy of the crops either
-            perturbed, params["face"] = level_crops.crops, {"level": lvl, "steps": []}
-        else:
-            perturbed, params["face"] = parts["face"].apply(level_crops.crops, seed, return_params=True)
-        faces = inner_crop(perturbed, config.faces.context)
-        for det in pending:
-            rows[det, lvl].update(frame_indices=" ".join(map(str, level_crops.frame_indices)),
-                                  params=json.dumps(_drop_empty(params), sort_keys=True, default=str))
+        identity = all(part.is_identity for part in parts.values())
+        key = stored.key(crops.cache_key, level_fingerprint(levels[lvl], config.apply_at), seed, config.faces.context) \
+            if stored is not None and not identity else None
+        result = stored.load(key) if key else None
+        cached = result is not None
+        if result is None:
+            result = perturb_level(item, crops, lvl, parts, seed, config, cache, face_detector, workdir)
+            if key and result.status in CACHEABLE:  # a read error may be fixed: computed again next time
+                stored.store(key, result)
         if timing:
-            timing.perturbed(lvl, time.perf_counter() - start)
+            timing.perturbed(lvl, time.perf_counter() - start, cached)
+        pending = [d for d, lv in todo if lv == lvl]
+        if result.status != "ok":  # e.g. the perturbed video no longer shows a face
+            for det in pending:
+                rows[det, lvl].update(status=result.status, params=result.params, message=result.message)
+            continue
         for det in pending:
-            scorer.submit(video, rows[det, lvl], faces, lvl)
+            rows[det, lvl].update(frame_indices=result.frame_indices, params=result.params)
+        for det in pending:
+            scorer.submit(video, rows[det, lvl], result.faces, lvl)
+
+
+def perturb_level(item, crops: FaceCrops, lvl: str, parts: dict[str, perturbations.Level], seed: int,
+                  config: RunConfig, cache: FaceCache | None, face_detector, workdir: Path | None) -> PerturbedLevel:
+    """One video at one level as the detectors see it: re-encoded and re-detected first for video- and
+    frame-stage steps, then the face-stage steps on the crops, then the inner crop."""
+    level_crops, params = level_inputs(item, crops, parts, seed, config, cache, face_detector, workdir)
+    if level_crops.status != "ok":
+        return PerturbedLevel(level_crops.status, f"after perturbation {lvl}: {level_crops.message}", None, "",
+                              json.dumps(params, default=str))
+    if parts["face"].is_identity:  # nothing to draw: no copy of the crops either
+        perturbed, params["face"] = level_crops.crops, {"level": lvl, "steps": []}
+    else:
+        perturbed, params["face"] = parts["face"].apply(level_crops.crops, seed, return_params=True)
+    return PerturbedLevel("ok", "", inner_crop(perturbed, config.faces.context),
+                          " ".join(map(str, level_crops.frame_indices)),
+                          json.dumps(_drop_empty(params), sort_keys=True, default=str))
 
 
 def _reuse_rows(item, crops: FaceCrops, todo: list[tuple[str, str]], rows: dict, video: _Video, reuse: ScoreReuse,
