@@ -157,7 +157,7 @@ def test_where_scoring_happens():
 def test_execution_settings_do_not_change_the_fingerprint(demo, tmp_path):
     a = config_for(demo, tmp_path, None)
     b = config_for(demo, tmp_path, None, workers=8, executor="ray", ray_address="auto", device="cpu", batch_size=3,
-                   score_in="main", score_cache=False)
+                   score_in="main", score_cache=False, actors=2, cache_perturbed=True)
     assert a.fingerprint() == b.fingerprint()
 
 

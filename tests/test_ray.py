@@ -93,3 +93,34 @@ def test_an_address_where_nothing_listens_is_a_one_line_error_at_once():
     assert "\n" not in str(error.value)
     _check_reachable("auto")  # left to Ray
     _check_reachable("ray://head:10001")
+
+
+def test_a_local_run_interrupted_resumes_on_ray_actors(demo, tmp_path, monkeypatch):
+    """Resume works across executors: the run folder is the same whatever scores the rest."""
+    ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
+    from benchmarks import results
+    complete = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "complete", workers=1), progress=False)
+    written: list[int] = []
+    original = results.ScoresWriter.write
+
+    def flaky(self, rows):
+        if len(written) == 2:
+            raise KeyboardInterrupt  # Ctrl-C as the third video's rows arrive
+        written.append(1)
+        return original(self, rows)
+
+    monkeypatch.setattr(results.ScoresWriter, "write", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(config_for(demo, tmp_path / "cache", tmp_path / "run", workers=1), progress=False)
+    assert len(results.read_scores(tmp_path / "run")) == 2 * 2
+    monkeypatch.setattr(results.ScoresWriter, "write", original)
+    try:
+        resumed = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "run", workers=3, executor="ray",
+                                        score_in="actors", device="cpu"), progress=False)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert resumed.run_dir == tmp_path / "run"
+    assert_same_scores(complete.run_dir, resumed.run_dir)  # every video once, same scores
+    sessions = json.loads((resumed.run_dir / "timing.json").read_text())["sessions"]
+    assert [s["videos"] for s in sessions] == [6, 4] and sessions[1]["executor"] == "ray"
