@@ -145,6 +145,16 @@ def _weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
     return mapping
 
 
+def _start_workers_early(args) -> None:
+    """Start the local pool's forkserver before this process imports torch, so both imports (about 1 s each) run
+    at once; `run` starts it too, and a running server is kept."""
+    from .executors import default_workers, start_forkserver
+    if args.executor != "local" or (args.workers or default_workers()) < 2:
+        return
+    scoring_workers = args.score_in in ("auto", "workers") and args.device in ("auto", "cpu")
+    start_forkserver(("benchmarks.runner",) if scoring_workers else ())
+
+
 def _workers(args) -> int:
     from .executors import default_workers
     if args.workers is not None and args.workers < 1:
@@ -155,6 +165,7 @@ def _workers(args) -> int:
 
 
 def cmd_run(args) -> int:
+    _start_workers_early(args)
     import perturbations
     from .config import RunConfig
     from .runner import run
