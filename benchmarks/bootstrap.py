@@ -10,8 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-import sklearn
-from sklearn.metrics import auc, average_precision_score, roc_curve
 
 from .metrics import LOSS_EPS, binary_metrics
 
@@ -69,6 +67,8 @@ def replicates(y: np.ndarray, p: np.ndarray, idx: np.ndarray, metrics: Sequence[
     if "log_loss" in metrics:
         q = np.clip(p, LOSS_EPS, 1 - LOSS_EPS)
         out["log_loss"] = (-(y * np.log(q) + (1 - y) * np.log1p(-q)))[idx].mean(axis=1)
+    import sklearn  # here, not at import: `python -m benchmarks` imports this module for `gate` (0.6 s)
+    from sklearn.metrics import auc, average_precision_score, roc_curve
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         if "auc" in metrics:
             out["auc"] = np.array([auc(*roc_curve(ys[b], ps[b])[:2]) if valid[b] else np.nan

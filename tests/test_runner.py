@@ -154,12 +154,13 @@ def test_out_folder_of_another_configuration_is_refused(small_demo, cache_dir, t
         runner.run(config_for(small_demo, cache_dir, tmp_path / "run", seed=9), progress=False)
 
 
-def test_worker_side_modules_do_not_import_sklearn():
-    """Scoring workers and the forkserver import benchmarks.runner; sklearn (0.6 s) is for metrics at the end."""
+def test_worker_side_modules_and_the_cli_parser_do_not_import_sklearn():
+    """Scoring workers and the forkserver import benchmarks.runner, and every command builds the whole parser;
+    sklearn (0.6 s) is for metrics at the end."""
     import subprocess
     import sys
-    code = ("import sys, benchmarks.runner, benchmarks.video_jobs, benchmarks.ray_actors; "
-            "assert 'sklearn' not in sys.modules, 'sklearn imported'")
+    code = ("import sys, benchmarks.runner, benchmarks.video_jobs, benchmarks.ray_actors, benchmarks.__main__ as m; "
+            "m.build_parser(); assert 'sklearn' not in sys.modules, 'sklearn imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
