@@ -10,14 +10,12 @@ never through the driver, which only writes rows. Batches hold one video's frame
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .executors import JobInfo, extract_job
-from .video_jobs import ScoredVideo, VideoJob
+from .executors import JobInfo
+from .video_jobs import ScoredVideo, VideoJob, process_levels, queue_job
 
 __all__ = ["PrepareJob", "PreparedVideo", "InferenceActor", "actor_count"]
 
@@ -65,34 +63,13 @@ class PrepareJob:
         return prepare_job(self, detector, single_thread)
 
 
-_LEVELS: dict = {}  # per task process: level name -> perturbations.Level (user level files registered once)
-
-
-def _levels(config) -> dict:
-    import perturbations
-    for levels_file in config.levels_files:
-        if ("file", levels_file) not in _LEVELS:
-            perturbations.load_levels_file(levels_file)
-            _LEVELS["file", levels_file] = True
-    return {name: _LEVELS.setdefault(name, perturbations.get(name)) for name in config.levels}
-
-
 def prepare_job(job: PrepareJob, detector=None, single_thread: bool = False) -> tuple[int, PreparedVideo, JobInfo]:
     """Faces, then every pending level's perturbation; the crops to score, per (row, level)."""
     from . import runner
-    from .cache import FaceCache
-    video = job.video
-    index, crops, info = extract_job(video.faces, detector, single_thread)
-    levels = _levels(video.config)
-    timing = runner.RunTiming(None, list(video.config.levels), list(video.config.detectors))
-    face_detector = detector
-    if face_detector is None and runner.redetects(levels, video.config):
-        from .executors import _SLOT
-        face_detector = _SLOT.get(video.config.faces)
+    config = job.video.config
+    timing = runner.RunTiming(None, list(config.levels), list(config.detectors))
     recorder = _Recorder()
-    with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
-        runner.queue_video(video.item, crops, list(video.todo), recorder, video.config, levels,
-                           FaceCache(video.faces.cache_root), face_detector, Path(workdir), timing, job.reuse)
+    index, info = queue_job(job.video, recorder, process_levels(config), job.reuse, timing, detector, single_thread)
     registered = recorder.registered
     return index, PreparedVideo(registered.rows, registered.cache_keys, recorder.inputs,
                                 timing.session["levels"]), info
@@ -120,12 +97,9 @@ class InferenceActor:
         video.cache_keys = video_in.cache_keys
         for position, level, faces in video_in.inputs:
             scorer.submit(video, video.rows[position], faces, level)
-        scorer.flush()
-        scorer.finished()
-        if self.reuse is not None:
-            self.reuse.store(video)
+        rows = runner.finish_scoring(scorer, self.reuse)
         timing.add_levels(video_in.levels)
-        return index, ScoredVideo(video.rows, timing.session["levels"]), info
+        return index, ScoredVideo(rows, timing.session["levels"]), info
 
     def describe(self) -> dict:
         import os

@@ -1,6 +1,7 @@
 """The one orchestrator: dataset -> frames -> faces -> perturbation -> detector -> scores -> metrics -> report."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
-
-import contextlib
 
 import cv2
 import numpy as np
@@ -119,14 +118,13 @@ def check_precision(device: torch.device, precision: str) -> None:
     """A one-line error now, rather than torch's warning and a silent fall back to fp32, when `device` cannot run
     `precision`."""
     import warnings
+    context = inference_precision(device, precision)  # an unknown name raises here
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            with inference_precision(device, precision):
+            with context:
                 pass
     except (RuntimeError, UserWarning) as error:
-        if isinstance(error, RunError):
-            raise
         raise RunError(f"--precision {precision} is not available on {device.type}: {str(error).splitlines()[0]}") \
             from None
 
@@ -599,6 +597,11 @@ def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dic
     with tempfile.TemporaryDirectory(prefix="dfbench-") as tmp:
         queue_video(item, crops, todo, scorer, config, levels, cache, face_detector, Path(workdir or tmp), timing,
                     reuse)
+    return finish_scoring(scorer, reuse)
+
+
+def finish_scoring(scorer: BatchScorer, reuse: ScoreReuse | None) -> list[dict]:
+    """Score what `scorer` still holds; the rows of its finished videos, stored in the score cache with `reuse`."""
     scorer.flush()
     finished = scorer.finished()
     if reuse is not None:

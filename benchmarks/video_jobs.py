@@ -39,6 +39,19 @@ class ScoredVideo:
     levels: dict = field(default_factory=dict)
 
 
+_LEVEL_FILES: set = set()  # user level files registered in this worker or task process
+
+
+def process_levels(config) -> dict:
+    """The run's levels in a worker or task process, registering the run's user level files once per process."""
+    import perturbations
+    for levels_file in config.levels_files:
+        if levels_file not in _LEVEL_FILES:
+            perturbations.load_levels_file(levels_file)
+            _LEVEL_FILES.add(levels_file)
+    return {name: perturbations.get(name) for name in config.levels}
+
+
 @dataclass
 class _Scoring:
     """The detectors, levels and score-cache fingerprints of one worker process, built on its first job."""
@@ -47,23 +60,17 @@ class _Scoring:
     models: dict = field(default_factory=dict)
     levels: dict = field(default_factory=dict)
     reuse: object = None
-    levels_files: set = field(default_factory=set)  # user level files registered in this process
 
     def get(self, config, cache_root: str) -> "_Scoring":
         import torch
 
-        import perturbations
         from . import runner
         key = config.fingerprint() + repr(sorted(config.weights.items())) + cache_root
         if key != self.key:
-            for levels_file in config.levels_files:
-                if levels_file not in self.levels_files:
-                    perturbations.load_levels_file(levels_file)
-                    self.levels_files.add(levels_file)
             self.models = runner.load_detectors(config)
             for detector in self.models.values():
                 detector.model.to("cpu")
-            self.levels = {name: perturbations.get(name) for name in config.levels}
+            self.levels = process_levels(config)
             self.reuse = runner.ScoreReuse.for_run(config, Path(cache_root), self.models, self.levels, torch.device("cpu")) \
                 if config.score_cache else None
             self.key = key
@@ -73,26 +80,36 @@ class _Scoring:
 _SCORING = _Scoring()  # per worker process only
 
 
+def queue_job(job: VideoJob, scorer, levels: dict, reuse, timing, detector=None,
+              single_thread: bool = False) -> tuple[int, JobInfo]:
+    """Faces (from the cache or extracted), then every pending level perturbed and handed to `scorer`
+    (`runner.queue_video`: a `BatchScorer`, or the recorder of `ray_actors`); returns the index and face-stage info."""
+    from . import runner
+    from .cache import FaceCache
+    index, crops, info = extract_job(job.faces, detector, single_thread)
+    face_detector = detector
+    if face_detector is None and runner.redetects(levels, job.config):
+        from .executors import _SLOT
+        face_detector = _SLOT.get(job.config.faces)
+    with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
+        runner.queue_video(job.item, crops, list(job.todo), scorer, job.config, levels, FaceCache(job.faces.cache_root),
+                           face_detector, Path(workdir), timing, reuse)
+    return index, info
+
+
 def score_job(job: VideoJob, detector=None, single_thread: bool = False) -> tuple[int, ScoredVideo, JobInfo]:
     """Faces (from the cache or extracted), then the rows of every pending (detector, level) of the video."""
     import torch
 
     from . import runner
-    from .cache import FaceCache
     if single_thread and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
-    index, crops, info = extract_job(job.faces, detector, single_thread)
     state = _SCORING.get(job.config, job.faces.cache_root)
     timing = runner.RunTiming(None, list(job.config.levels), list(job.config.detectors))
-    face_detector = detector
-    if face_detector is None and runner.redetects(state.levels, job.config):
-        from .executors import _SLOT
-        face_detector = _SLOT.get(job.config.faces)
-    with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
-        rows = runner.score_video(job.item, crops, list(job.todo), state.models, job.config, state.levels,
-                                  FaceCache(job.faces.cache_root), face_detector, Path(workdir), timing=timing,
-                                  reuse=state.reuse)
-    return index, ScoredVideo(rows, timing.session["levels"]), info
+    scorer = runner.BatchScorer(state.models, runner.batch_size_for(job.config.batch_size, torch.device("cpu")),
+                                job.config.aggregate, timing, job.config.precision)
+    index, info = queue_job(job, scorer, state.levels, state.reuse, timing, detector, single_thread)
+    return index, ScoredVideo(runner.finish_scoring(scorer, state.reuse), timing.session["levels"]), info
 
 
 def video_jobs(pending: list, config, cache_root: Path):
