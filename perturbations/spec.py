@@ -73,7 +73,8 @@ def _read_levels_file(path: Path, existing: dict[str, LevelDef]) -> dict[str, Le
         where = f"{path}: levels.{name}"
         if not _NAME.match(name) or name in ("all", "df") or name.upper() in TYPES:
             raise ValueError(f"{where}: bad level name (letters, digits, _ . - only; not 'all' or a step type)")
-        if name in existing:
+        reloaded = name in existing and _same_file(existing[name].source, path)
+        if name in existing and not reloaded:
             raise ValueError(f"{where}: duplicate level name (already defined in {existing[name].source})")
         if not isinstance(body, dict):
             raise ValueError(f"{where}: must be a table with description and steps")
@@ -93,8 +94,19 @@ def _read_levels_file(path: Path, existing: dict[str, LevelDef]) -> dict[str, Le
         in_all = body.get("in_all", True)
         if not isinstance(description, str) or not isinstance(in_all, bool):
             raise ValueError(f"{where}: description must be a string and in_all a boolean")
-        out[name] = LevelDef(name, description or " + ".join(op.label() for op in ops), tuple(ops), in_all, str(path))
+        out[name] = LevelDef(name, description or " + ".join(op.label() for op in ops), tuple(ops), in_all,
+                             existing[name].source if reloaded else str(path))
+        if reloaded and out[name] != existing[name]:
+            raise ValueError(f"{where}: changed since this file was loaded; one process cannot hold both versions")
     return out
+
+
+def _same_file(source: str, path: Path) -> bool:
+    """Loading a file again (the CLI, then `benchmarks.run` or a worker) is a no-op, not a duplicate."""
+    try:
+        return Path(source).resolve() == path.resolve()
+    except OSError:
+        return False
 
 
 def _step_from_table(raw: Any, known: dict[str, LevelDef]) -> list[Step]:

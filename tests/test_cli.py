@@ -90,3 +90,14 @@ def test_detector_options_and_weights_for_names_with_colons():
     assert _detector_options(["variant=b1", "scale=0.5"], ["efficientnet"]) == {"efficientnet": {"variant": "b1", "scale": 0.5}}
     with pytest.raises(ValueError, match="NAME:"):
         _detector_options(["variant=b1"], names)
+
+
+def test_run_with_a_levels_file(tiny_demo, tmp_path):
+    """The CLI registers the file and `run` registers it again (as each worker does): a reload, not a duplicate."""
+    levels = tmp_path / "mine.toml"
+    levels.write_text('[levels.soft]\nsteps = [{ type = "GB", severity = 1 }, { type = "JPEG", quality = 60 }]\n')
+    done = cli("run", "--dataset", "folder", "--data-root", str(tiny_demo), "--random-init", "--frames", "4", "-q",
+               "--workers", "1", "--bootstrap", "0", "--cache-dir", str(tmp_path / "cache"), "--out",
+               str(tmp_path / "run"), "--levels-file", str(levels), "--level", "soft")
+    assert done.returncode == 0, done.stderr
+    assert "soft" in done.stdout

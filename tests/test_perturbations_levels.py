@@ -55,6 +55,12 @@ def test_levels_file(tmp_path, restore_levels):
     assert [op.label() for op in level.ops] == ["ROT(degrees=7.5,border=constant)", "GB:2", "JPEG(quality=42)"]
     out = perturbations.get("blurry+VFLIP").apply(video(2), 0)
     assert out.shape == (2, 64, 64, 3)
+    # loaded again (the CLI, then benchmarks.run, then each worker): the same levels, no duplicate error
+    assert perturbations.load_levels_file(str(path)) == ["blurry", "rotated"]
+    assert perturbations.get("rotated").ops == level.ops
+    path.write_text(path.read_text().replace("quality = 42", "quality = 43"))
+    with pytest.raises(ValueError, match="levels.blurry: changed since this file was loaded"):
+        perturbations.load_levels_file(path)
 
 
 @pytest.mark.parametrize("body,message", [
