@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-perturbed", action="store_true",
                      help="store each video's perturbed crops per level in the cache directory and load them in later "
                      "runs instead of perturbing again (a run that adds a detector then skips re-encoding, "
-                     "re-detection and imgaug); about 5 MB per video and level on disk, so off by default")
+                     "re-detection and imgaug); about 4 MB per video and level on disk, so off by default")
     run.add_argument("--no-score-cache", dest="score_cache", action="store_false",
                      help="score everything again instead of reusing rows that earlier runs computed from identical "
                      "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
