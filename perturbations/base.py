@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -48,6 +48,46 @@ def step_generators(seed: SeedLike, positions: tuple[int, ...], n_total: int) ->
     return [np.random.default_rng([base, p]) for p in positions]
 
 
+class StepKind(Protocol):
+    """What stage resolution needs of a step type (`steps.StepType`): the stages it may run at."""
+
+    stages: tuple[str, ...]
+
+
+class StagedStep(Protocol):
+    """What stage resolution needs of a configured step (`steps.Step`). A Protocol rather than an import of
+    `steps`, so a level never depends on the step catalogue (which imports the implementations' names)."""
+
+    type: StepKind
+    stage: str | None
+
+    def label(self) -> str: ...
+
+
+def resolve_stages(ops: Sequence[StagedStep], apply_at: str, level_name: str = "") -> tuple[str, ...]:
+    """Stage per step: pinned, else the latest allowed (`face` protocol) or earliest allowed (`frame`/`video`),
+    never earlier than the previous step's stage."""
+    if apply_at not in STAGES:
+        raise ValueError(f"apply_at must be one of {', '.join(STAGES)}, got {apply_at!r}")
+    current, out = 0, []
+    for op in ops:
+        allowed = [STAGES.index(s) for s in op.type.stages if STAGES.index(s) >= current]
+        if op.stage is not None:
+            pinned = STAGES.index(op.stage)
+            if pinned < current:
+                raise ValueError(f"level {level_name!r}: step {op.label()} (stage {op.stage}) cannot follow a "
+                                 f"{STAGES[current]}-stage step")
+            choice = pinned
+        elif not allowed:
+            raise ValueError(f"level {level_name!r}: step {op.label()} (stages {', '.join(op.type.stages)}) cannot "
+                             f"follow a {STAGES[current]}-stage step")
+        else:
+            choice = max(allowed) if apply_at == "face" else min(allowed)
+        out.append(STAGES[choice])
+        current = choice
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Level:
     """A named perturbation applied to all frames (face crops with context, by default) of one video.
@@ -81,7 +121,6 @@ class Level:
 
     def stages(self, apply_at: str | None = None) -> tuple[str, ...]:
         """The stage of every step under protocol `apply_at` ("face": as late as allowed; "frame"/"video": as early)."""
-        from .steps import resolve_stages
         if self.transform is not None:
             return ("face",)
         return resolve_stages(self.ops, apply_at or self.apply_at, self.name)

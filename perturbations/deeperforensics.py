@@ -15,6 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .steps import DF_TYPES, make_step
+
 Drawn = dict[str, Any]
 
 
@@ -125,7 +127,6 @@ def mixture(frames: np.ndarray, rng: np.random.Generator, min_types: int = 2, ma
             video_compression: bool = True) -> tuple[np.ndarray, Drawn]:
     """DFMIX: k in [min_types, max_types] distinct DF types, each at a random severity 1-5, drawn per video,
     applied in the canonical order CS, CC, BW, GNC, GB, PX, VC (compression last, as a video would be)."""
-    from .steps import DF_TYPES, make_step
     types = [t for t in DF_TYPES if video_compression or t != "VC"]
     lo, hi = sorted((min(min_types, len(types)), min(max_types, len(types))))
     k = int(rng.integers(lo, hi, endpoint=True))

@@ -7,6 +7,9 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from .base import seed_for
+from .spec import expand_specs, parse_level
+
 LABEL_HEIGHT = 22
 
 
@@ -20,16 +23,15 @@ def make_gallery(face_crop: np.ndarray, level_specs: str | Iterable[str], seed: 
     `tile` resizes tiles to that side. Grid: `columns` (default ceil(sqrt(n))) x rows, each tile
     tile_h + LABEL_HEIGHT high.
     """
-    from . import expand, get, seed_for
     frames = np.asarray(face_crop)
     if frames.ndim == 3:
         frames = frames[None]
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"make_gallery expects a uint8 RGB crop H x W x 3 (or N x H x W x 3), got {frames.dtype} {frames.shape}")
-    names = expand(level_specs if isinstance(level_specs, str) else ",".join(level_specs))
+    names = expand_specs(level_specs if isinstance(level_specs, str) else ",".join(level_specs))
     tiles = []
     for name in names:
-        out = get(name).apply(frames, seed_for(seed, video_id, name))
+        out = parse_level(name).apply(frames, seed_for(seed, video_id, name))
         image = out[0] if len(out) else np.zeros_like(frames[0])
         if inner:
             side = image.shape[0]

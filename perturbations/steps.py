@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import STAGES
+from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS
 
 IMAGE = ("frame", "face")  # per-image operations: full frames or face crops (face is the default protocol)
 SEQUENCE = ("video", "frame", "face")  # codecs and temporal edits: the file, the sampled frames or the crops
@@ -71,7 +71,6 @@ class Step:
 
     def describe(self) -> list[str]:
         if self.type.name == "IMGAUG":
-            from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS
             return list({"flip": FLIP_STEPS, "heavy": HEAVY_STEPS}[dict(self.params)["pipeline"]])
         return [f"{self.label()} " + ", ".join(f"{k}={v}" for k, v in self.params)]
 
@@ -111,30 +110,6 @@ def make_step(type_name: str, severity: int | None = None, params: dict[str, Any
     if stage is not None and stage not in st.stages:
         raise ValueError(f"{name} cannot run at stage {stage!r} (allowed: {', '.join(st.stages)})")
     return Step(st, tuple(values.items()), severity if not params else None, stage)
-
-
-def resolve_stages(ops: tuple[Step, ...], apply_at: str, level_name: str = "") -> tuple[str, ...]:
-    """Stage per step: pinned, else the latest allowed (`face` protocol) or earliest allowed (`frame`/`video`),
-    never earlier than the previous step's stage."""
-    if apply_at not in STAGES:
-        raise ValueError(f"apply_at must be one of {', '.join(STAGES)}, got {apply_at!r}")
-    current, out = 0, []
-    for op in ops:
-        allowed = [STAGES.index(s) for s in op.type.stages if STAGES.index(s) >= current]
-        if op.stage is not None:
-            pinned = STAGES.index(op.stage)
-            if pinned < current:
-                raise ValueError(f"level {level_name!r}: step {op.label()} (stage {op.stage}) cannot follow a "
-                                 f"{STAGES[current]}-stage step")
-            choice = pinned
-        elif not allowed:
-            raise ValueError(f"level {level_name!r}: step {op.label()} (stages {', '.join(op.type.stages)}) cannot "
-                             f"follow a {STAGES[current]}-stage step")
-        else:
-            choice = max(allowed) if apply_at == "face" else min(allowed)
-        out.append(STAGES[choice])
-        current = choice
-    return tuple(out)
 
 
 def _pos(x: float) -> bool:

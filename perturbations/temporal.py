@@ -13,6 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .codecs import decode_frames, video_fps, write_lossless
+
 
 def drop_indices(n: int, rng: np.random.Generator, fraction: float) -> list[int]:
     k = min(int(round(fraction * n)), n - 1)
@@ -78,7 +80,6 @@ def count_frames(path: str) -> int:
 
 def _video(kind: str):
     def apply(src: str, dst: str, rng: np.random.Generator, **params) -> dict:
-        from .codecs import decode_frames, video_fps, write_lossless
         n = count_frames(src)
         indices = _MAPS[kind][0](n, rng, **params)
         fps = video_fps(src)
