@@ -14,7 +14,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write and close a figure (closing matters: pyplot keeps every open figure alive)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -33,7 +34,7 @@ def roc_figure(entries: list[dict], title: str, path: Path) -> Path | None:
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def histogram_figure(entries: list[dict], title: str, path: Path) -> Path | None:
@@ -50,7 +51,7 @@ def histogram_figure(entries: list[dict], title: str, path: Path) -> Path | None
     axes[0][0].set_ylabel("videos")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def severity_figure(entries: list[dict], title: str, path: Path) -> Path | None:
@@ -75,7 +76,7 @@ def severity_figure(entries: list[dict], title: str, path: Path) -> Path | None:
             ax.fill_between(xs, [c[0] for c in ci], [c[1] for c in ci], color=line.get_color(), alpha=0.15)
     ax.set(xlabel="severity (0 = clean)", ylabel="video AUC", title=title, ylim=(0, 1.02))
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def run_figures(run_name: str, entries: list[dict], fig_dir: Path, prefix: str = "") -> list[tuple[str, Path]]:

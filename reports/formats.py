@@ -12,6 +12,7 @@ from typing import Sequence
 import markdown
 
 from .markdown import render
+from .run_files import FIGURES_DIR, REPORT_STEM, LoadedRun, load_run
 
 FORMATS = ("md", "html", "csv", "json")
 CSV_COLUMNS = ("run", "scope", "detector", "level", "metric", "value", "lo", "hi", "change", "change_lo",
@@ -35,18 +36,18 @@ def resolve_out(out: Path, fmt: str | None) -> tuple[Path, str]:
     if suffix in FORMATS:
         return out, fmt or suffix
     fmt = fmt or "md"
-    return out / f"report.{fmt}", fmt
+    return out / f"{REPORT_STEM}.{fmt}", fmt
 
 
-def write(runs: Sequence[dict], out: Path, fmt: str | None = None) -> Path:
+def write(runs: Sequence[LoadedRun], out: Path, fmt: str | None = None) -> Path:
     path, fmt = resolve_out(Path(out), fmt)
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
-        path.write_text(render(runs, path.parent / "figures"), encoding="utf-8")
+        path.write_text(render(runs, path.parent / FIGURES_DIR), encoding="utf-8")
     elif fmt == "html":
-        fig_dir = path.parent / "figures"
+        fig_dir = path.parent / FIGURES_DIR
         path.write_text(to_html(render(runs, fig_dir), fig_dir), encoding="utf-8")
     elif fmt == "csv":
         path.write_text(to_csv(runs), encoding="utf-8")
@@ -63,11 +64,11 @@ def to_html(md_text: str, fig_dir: Path) -> str:
         file = fig_dir / Path(match.group(1)).name
         data = base64.b64encode(file.read_bytes()).decode("ascii")
         return f'src="data:image/png;base64,{data}"'
-    body = re.sub(r'src="figures/([^"]+)"', inline, body)
+    body = re.sub(f'src="{re.escape(FIGURES_DIR)}/([^"]+)"', inline, body)
     return HTML_PAGE.format(body=body)
 
 
-def rows_for_csv(runs: Sequence[dict]) -> list[dict]:
+def rows_for_csv(runs: Sequence[LoadedRun]) -> list[dict]:
     out = []
     for run in runs:
         for scope in ("video", "frame"):
@@ -84,7 +85,7 @@ def rows_for_csv(runs: Sequence[dict]) -> list[dict]:
     return out
 
 
-def to_csv(runs: Sequence[dict]) -> str:
+def to_csv(runs: Sequence[LoadedRun]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -92,7 +93,13 @@ def to_csv(runs: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def to_json(runs: Sequence[dict]) -> dict:
+def to_json(runs: Sequence[LoadedRun]) -> dict:
     """Merged comparison: each run's manifest essentials and full metrics.json document."""
     return {"runs": [{"name": r["name"], "dataset": r["manifest"].get("dataset"), "seed": r["manifest"].get("seed"),
                       "detectors": r["manifest"].get("detectors"), "metrics": r["doc"]} for r in runs]}
+
+
+def write_report(run_dirs: Sequence[Path], out: Path, fmt: str | None = None) -> Path:
+    """Write the report; `out` is a file (`report.md`, `x.html`, ...) or a folder (gets `report.<fmt>`).
+    Figures go to `figures/` next to the report (inlined into HTML)."""
+    return write([load_run(d) for d in run_dirs], Path(out), fmt)

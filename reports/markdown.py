@@ -5,14 +5,13 @@ functions into its placeholders. metrics.json of schema 1 (no intervals) still r
 """
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 from pathlib import Path
 from string import Template
 from typing import Sequence
 
 from .figures import run_figures
+from .run_files import FIGURES_DIR, GALLERY_FILE, SCORES_FILE, TIMING_FILE, LoadedRun
 from .tables import (column_label, cost_table, drop_table, group_table, main_table, markdown_table,
                      operating_table, robustness_tables)
 
@@ -27,24 +26,9 @@ ${results_intro}
 ${main_table}
 
 ${operating}${changes}${robustness}${groups}${frame}${figures}${gallery}${undefined}${skipped}${cost}---
-Per-video scores (one row per video, detector and level, skipped videos included) are in `scores.csv` of each
+Per-video scores (one row per video, detector and level, skipped videos included) are in `${scores_file}` of each
 run folder; every table here can be rebuilt from it with `python -m benchmarks report RUN_DIR`.
 """)
-
-
-def load_run(run_dir: Path) -> dict:
-    run_dir = Path(run_dir)
-    missing = [n for n in ("manifest.json", "metrics.json", "scores.csv") if not (run_dir / n).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
-    with (run_dir / "scores.csv").open(newline="", encoding="utf-8") as handle:
-        scores = list(csv.DictReader(handle))
-    doc = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    timing = run_dir / "timing.json"  # written by runs since the cost accounting; optional
-    return {"dir": run_dir, "name": run_dir.name,
-            "manifest": json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")),
-            "metrics": doc["video"], "doc": doc, "scores": scores,
-            "timing": json.loads(timing.read_text(encoding="utf-8")) if timing.is_file() else None}
 
 
 def _section(title: str, body: str | None, intro: str = "") -> str:
@@ -53,7 +37,7 @@ def _section(title: str, body: str | None, intro: str = "") -> str:
     return f"### {title}\n\n" + (f"{intro}\n\n" if intro else "") + f"{body}\n\n"
 
 
-def _columns(runs: Sequence[dict], key: str = "metrics") -> tuple[list[dict], list[str]]:
+def _columns(runs: Sequence[LoadedRun], key: str = "metrics") -> tuple[list[dict], list[str]]:
     several_runs = len(runs) > 1
     entries, labels = [], []
     for run in runs:
@@ -65,7 +49,7 @@ def _columns(runs: Sequence[dict], key: str = "metrics") -> tuple[list[dict], li
     return entries, labels
 
 
-def render(runs: Sequence[dict], fig_dir: Path | None = None, fig_link: str = "figures") -> str:
+def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str = FIGURES_DIR) -> str:
     """The report markdown; figures are written to `fig_dir` (none when None) and linked as `fig_link/NAME`."""
     several_runs = len(runs) > 1
     entries, labels = _columns(runs)
@@ -99,11 +83,12 @@ def render(runs: Sequence[dict], fig_dir: Path | None = None, fig_link: str = "f
         "undefined": _undefined(entries, labels),
         "skipped": "".join(_skipped(run, several_runs) for run in runs),
         "cost": "".join(_cost(run, several_runs) for run in runs),
+        "scores_file": SCORES_FILE,
     }
     return REPORT_TEMPLATE.substitute(fields)
 
 
-def _robustness(runs: Sequence[dict], several_runs: bool) -> str:
+def _robustness(runs: Sequence[LoadedRun], several_runs: bool) -> str:
     out = ""
     for run in runs:
         summary = run["doc"].get("robustness")
@@ -119,7 +104,7 @@ def _robustness(runs: Sequence[dict], several_runs: bool) -> str:
     return out
 
 
-def _frame(runs: Sequence[dict]) -> str:
+def _frame(runs: Sequence[LoadedRun]) -> str:
     entries, labels = _columns(runs, "frame")
     if not entries:
         return ""
@@ -131,7 +116,7 @@ def _frame(runs: Sequence[dict]) -> str:
                     "Every sampled frame carries its video's label (frames of a video are not independent).")
 
 
-def _figures(runs: Sequence[dict], fig_dir: Path, link: str) -> str:
+def _figures(runs: Sequence[LoadedRun], fig_dir: Path, link: str) -> str:
     lines = []
     for run in runs:
         prefix = f"{run['name']}-" if len(runs) > 1 else ""
@@ -140,13 +125,13 @@ def _figures(runs: Sequence[dict], fig_dir: Path, link: str) -> str:
     return _section("Figures", "\n".join(lines))
 
 
-def _gallery(runs: Sequence[dict], fig_dir: Path, link: str) -> str:
+def _gallery(runs: Sequence[LoadedRun], fig_dir: Path, link: str) -> str:
     lines = []
     for run in runs:
-        src = Path(run["dir"]) / "gallery.png"
+        src = Path(run["dir"]) / GALLERY_FILE
         if src.is_file():
             fig_dir.mkdir(parents=True, exist_ok=True)
-            name = f"gallery-{run['name']}.png" if len(runs) > 1 else "gallery.png"
+            name = f"gallery-{run['name']}.png" if len(runs) > 1 else GALLERY_FILE
             shutil.copyfile(src, fig_dir / name)
             lines.append(f"![perturbation gallery {run['name']}]({link}/{name})\n")
     return _section("Perturbation gallery", "\n".join(lines))
@@ -158,7 +143,7 @@ def _undefined(entries: Sequence[dict], labels: Sequence[str]) -> str:
     return _section("Metrics reported as n/a", markdown_table(["column", "metric", "reason"], rows) if rows else None)
 
 
-def _summary(run: dict, several_runs: bool) -> str:
+def _summary(run: LoadedRun, several_runs: bool) -> str:
     m = run["manifest"]
     ds = m["dataset"]
     title = f"## Run `{run['name']}`" if several_runs else "## Run"
@@ -169,7 +154,7 @@ def _summary(run: dict, several_runs: bool) -> str:
              f"- dataset: **{ds['name']}** (split `{ds['split']}`, root `{ds['root']}`), "
              f"{ds.get('n_selected', ds.get('n_total'))} videos selected of {ds.get('n_total')} "
              f"({ds.get('n_real')} real / {ds.get('n_fake')} fake in the split), fingerprint `{ds['fingerprint'][:12]}`",
-             f"- videos in scores.csv: {len(counts)} ({list(counts.values()).count('0')} real / "
+             f"- videos in {SCORES_FILE}: {len(counts)} ({list(counts.values()).count('0')} real / "
              f"{list(counts.values()).count('1')} fake)",
              f"- seed {m['seed']}, frames per video {m['config']['num_frames']}, status {m['status']}, "
              f"commit `{m.get('git_commit', 'unknown')}`, started {m.get('started')}",
@@ -187,7 +172,7 @@ def _summary(run: dict, several_runs: bool) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _skipped(run: dict, several_runs: bool) -> str:
+def _skipped(run: LoadedRun, several_runs: bool) -> str:
     seen: dict[str, dict] = {}
     for row in run["scores"]:
         if row["status"] != "ok":
@@ -201,7 +186,7 @@ def _skipped(run: dict, several_runs: bool) -> str:
                     f"{len(seen)} videos could not be scored and are excluded from the metrics:")
 
 
-def _cost(run: dict, several_runs: bool) -> str:
+def _cost(run: LoadedRun, several_runs: bool) -> str:
     """Where the run's time went (timing.json): the face stage in one sentence, then per level."""
     timing = run.get("timing")
     table = cost_table(timing, list(run["manifest"].get("levels") or [])) if timing else None
@@ -209,7 +194,7 @@ def _cost(run: dict, several_runs: bool) -> str:
         return ""
     faces = timing.get("faces") or {}
     sessions = len(timing.get("sessions") or []) or 1
-    intro = (f"From `timing.json` ({sessions} session{'s' * (sessions > 1)}, {timing.get('wall_seconds', 0):.1f} s "
+    intro = (f"From `{TIMING_FILE}` ({sessions} session{'s' * (sessions > 1)}, {timing.get('wall_seconds', 0):.1f} s "
              f"in all). Face stage: {faces.get('extracted', 0)} videos decoded and searched for faces in "
              f"{faces.get('extract_seconds', 0):.1f} s summed over jobs, {faces.get('cache_hits', 0)} loaded from "
              f"the face cache in {faces.get('cache_seconds', 0):.1f} s; scoring waited "
@@ -218,10 +203,3 @@ def _cost(run: dict, several_runs: bool) -> str:
              f"video- and frame-stage levels) and inference seconds, and their sum per video.")
     heading = "Cost" + (f" (`{run['name']}`)" if several_runs else "")
     return _section(heading, table, intro)
-
-
-def write_report(run_dirs: Sequence[Path], out: Path, fmt: str | None = None) -> Path:
-    """Write the report; `out` is a file (`report.md`, `x.html`, ...) or a folder (gets `report.<fmt>`).
-    Figures go to `figures/` next to the report (inlined into HTML)."""
-    from .formats import write  # late: formats imports this module
-    return write([load_run(d) for d in run_dirs], Path(out), fmt)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from .figures import _save, plt
+from .figures import plt, save_figure
 
 HISTORY_COLUMNS = ("epoch", "lr", "frozen_backbone", "train_loss", "val_loss", "val_auc", "val_ap", "val_accuracy",
                    "seconds")
@@ -38,4 +38,4 @@ def plot_history(history: list[dict], path: Path, title: str = "training", best_
         ax.axvline(best_epoch, color="grey", linestyle=":", label=f"kept epoch {best_epoch}")
     lines = ax.get_legend_handles_labels(), auc_axis.get_legend_handles_labels()
     ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], fontsize=7, loc="center right")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -1,0 +1,269 @@
+"""The run folder contract: file names, the scores.csv columns, the metrics.json shape, and their readers/writers.
+
+One module owns it so the writer (`benchmarks`) and the reader (`reports`) cannot drift apart: `reports` reads
+result files only and imports no other project package, so the contract lives here and `benchmarks` imports it.
+scores.csv is appended per video (so nothing finished is lost when a run dies); JSON files are written atomically.
+"""
+# No `from __future__ import annotations`: on Python 3.11 TypedDict only sees Required/NotRequired in evaluated
+# annotations, so with it every key would count as required.
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, NotRequired, Required, TypedDict
+
+SCORES_FILE = "scores.csv"
+METRICS_FILE = "metrics.json"
+MANIFEST_FILE = "manifest.json"
+REPORT_STEM = "report"  # the report is `report.<format>`
+REPORT_FILE = f"{REPORT_STEM}.md"
+TIMING_FILE = "timing.json"  # optional: written by runs since the cost accounting
+GALLERY_FILE = "gallery.png"  # optional: a perturbation gallery the report copies in
+FIGURES_DIR = "figures"  # next to the report: the PNG figures it links
+RUN_FILES = (MANIFEST_FILE, METRICS_FILE, SCORES_FILE)  # what a finished run folder must hold
+
+SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_frames",
+                 "status", "message", "frame_scores", "groups", "params", "frame_indices")
+OPTIONAL_COLUMNS = ("params", "frame_indices")  # absent from files written before perturbation parameters were recorded
+
+
+class ScoreRow(TypedDict):
+    """One scores.csv row as read back: every value a string (label "0"/"1", score a float's repr, status "ok"
+    or the reason a video was skipped, frame_scores space-separated, groups and params JSON text)."""
+
+    video_id: str
+    label: str
+    split: str
+    detector: str
+    level: str
+    score: str
+    n_frames: str
+    status: str
+    message: str
+    frame_scores: str
+    groups: str
+    params: NotRequired[str]  # OPTIONAL_COLUMNS: missing in older files
+    frame_indices: NotRequired[str]
+
+
+# --- metrics.json (schema 2; schema 1 had `video` entries without intervals, and nothing else) -----------------
+
+class Confusion(TypedDict):
+    tn: int
+    fp: int
+    fn: int
+    tp: int
+
+
+class RocPoints(TypedDict):
+    fpr: list[float]
+    tpr: list[float]
+
+
+class ScoreHistogram(TypedDict):
+    edges: list[float]
+    real: list[int]
+    fake: list[int]
+
+
+class Change(TypedDict):
+    """A metric's change against the clean level on the common videos, with its paired bootstrap interval."""
+
+    estimate: float | None
+    lo: float | None
+    hi: float | None
+    n_resamples: int
+    n_skipped: int
+    n_common: int
+    excludes_zero: bool
+
+
+class LevelEntry(TypedDict, total=False):
+    """One detector x level in `video` (all keys in schema 2) or `frame` (the metric keys only).
+
+    Metrics are None when undefined, with the reason in `undefined`; `ci` maps a metric to [lo, hi]."""
+
+    detector: Required[str]
+    level: Required[str]
+    n_scored: Required[int]
+    n_real: Required[int]
+    n_fake: Required[int]
+    n_skipped: Required[int]
+    auc: Required[float | None]
+    ap: Required[float | None]
+    accuracy: Required[float | None]
+    log_loss: Required[float | None]
+    balanced_accuracy: float | None
+    eer: float | None
+    tpr_at_fpr_1: float | None
+    tpr_at_fpr_5: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    confusion: Confusion | None
+    threshold: float
+    undefined: dict[str, str]
+    threshold_clean: float | None
+    accuracy_at_clean: float | None
+    balanced_accuracy_at_clean: float | None
+    roc: RocPoints | None
+    hist: ScoreHistogram
+    ci: dict[str, list[float | None]]
+    bootstrap_skipped: int
+    change: dict[str, Change]
+
+
+class LevelDrop(TypedDict):
+    auc: float | None
+    drop: float | None
+    relative: float | None
+
+
+class DetectorRobustness(TypedDict, total=False):
+    """Per detector: clean AUC, per-level drop, graded per-type means, Avg and Drop; CE/mCE with a reference."""
+
+    clean: Required[float | None]
+    levels: Required[dict[str, LevelDrop]]
+    types: Required[dict[str, float | None]]
+    avg: Required[float | None]
+    drop: Required[float | None]
+    ce: dict[str, float | None]
+    mce: float | None
+
+
+class RobustnessSummary(TypedDict):
+    reference: str | None
+    detectors: dict[str, DetectorRobustness]
+
+
+class GroupEntry(TypedDict):
+    detector: str
+    level: str
+    column: str
+    value: str
+    reals: str  # "all reals" | "group's own"
+    n_real: int
+    n_fake: int
+    auc: float | None
+    ap: float | None
+    accuracy: float | None
+
+
+class BootstrapSettings(TypedDict):
+    resamples: int
+    seed: int
+    confidence: float
+    unit: str
+    interval: str
+    paired: str
+
+
+class MetricsDoc(TypedDict, total=False):
+    """The metrics.json document; only `video` is in every schema, so readers `.get` the rest."""
+
+    schema: int
+    aggregate: str
+    threshold_rule: str
+    bootstrap: BootstrapSettings
+    video: Required[list[LevelEntry]]
+    frame: list[LevelEntry]
+    robustness: RobustnessSummary
+    groups: list[GroupEntry]
+
+
+class LoadedRun(TypedDict):
+    """A finished run folder as the report reads it (`load_run`); `metrics` is `doc["video"]`."""
+
+    dir: Path
+    name: str
+    manifest: dict[str, Any]
+    metrics: list[LevelEntry]
+    doc: MetricsDoc
+    scores: list[ScoreRow]
+    timing: dict[str, Any] | None
+
+
+# --- reading and writing ---------------------------------------------------------------------------------------
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON via a temporary file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def drop_partial_last_line(path: Path) -> None:
+    """A run killed mid-write can leave half a row; cut the file back to its last complete line."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def read_scores(path: Path) -> list[ScoreRow]:
+    """The rows of scores.csv (`path` is the file or its run folder); [] when there is no file yet."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SCORES_FILE
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = [c for c in SCORE_COLUMNS if rows and c not in rows[0] and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ValueError(f"{path}: not a scores file of this tool (missing columns: {', '.join(missing)})")
+    return rows  # type: ignore[return-value]  # DictReader rows, checked against SCORE_COLUMNS above
+
+
+class ScoresWriter:
+    """Appends rows and flushes them to disk at once; resumes an existing file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if self.path.exists():
+            drop_partial_last_line(self.path)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._handle = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._handle, fieldnames=SCORE_COLUMNS, extrasaction="raise")
+        if new:
+            self._writer.writeheader()
+            self._flush()
+
+    def done_keys(self) -> set[tuple[str, str, str]]:
+        """(video_id, detector, level) already recorded, skipped videos included."""
+        return {(r["video_id"], r["detector"], r["level"]) for r in read_scores(self.path)}
+
+    def write(self, rows: Iterable[dict]) -> None:
+        for row in rows:
+            self._writer.writerow({c: row.get(c, "") for c in SCORE_COLUMNS})
+        self._flush()
+
+    def _flush(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "ScoresWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_run(run_dir: Path) -> LoadedRun:
+    """Read a finished run folder (manifest, metrics, scores; timing when present) for the report."""
+    run_dir = Path(run_dir)
+    missing = [n for n in RUN_FILES if not (run_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
+    scores = read_scores(run_dir / SCORES_FILE)
+    doc = read_json(run_dir / METRICS_FILE)
+    timing = run_dir / TIMING_FILE
+    return {"dir": run_dir, "name": run_dir.name, "manifest": read_json(run_dir / MANIFEST_FILE),
+            "metrics": doc["video"], "doc": doc, "scores": scores,
+            "timing": read_json(timing) if timing.is_file() else None}
