@@ -6,13 +6,16 @@ a detector is created. Weights are never downloaded: pass a file, or ask for a r
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from .base import CheckpointError, Detector, WeightsInfo
+    from .base import CheckpointError, Detector, DetectorProtocol, WeightsInfo, input_contract
 
-_REGISTRY: dict[str, tuple[str, str]] = {
+Factory = Callable[..., "DetectorProtocol"]  # factory(weights=..., random_init=..., **options) -> a detector
+
+_REGISTRY: dict[str, tuple[str | Factory, str]] = {
     "meso": ("detectors.mesonet:create_meso",
              "MesoInception4 (Afchar et al. 2018), 256x256 face crops; weights: MesoNet Keras .h5, "
              "deepfake_detector .pth or project .safetensors"),
@@ -35,6 +38,9 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 
 # Prefix entries: "timm:<model_name>" (any timm backbone + binary head); "pkg.module:Class" (a plug-in).
 TIMM_PREFIX = "timm:"
+TIMM_FACTORY = "detectors.zoo:create"  # create(name, weights, random_init, **options) for "timm:..." names
+PLUGIN_FACTORY = "detectors.plugin:create_plugin"
+TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "package.module:attribute"
 
 DEMO_WEIGHTS = Path(__file__).parent / "weights" / "meso-demo.safetensors"
 
@@ -43,17 +49,47 @@ _LAZY = {
     "Detector": "detectors.base:Detector",
     "WeightsInfo": "detectors.base:WeightsInfo",
     "CheckpointError": "detectors.base:CheckpointError",
+    "DetectorProtocol": "detectors.base:DetectorProtocol",
+    "input_contract": "detectors.base:input_contract",
     "export": "detectors.checkpoints:export",
     "load_checkpoint": "detectors.checkpoints:load_checkpoint",
     "sha256_file": "detectors.checkpoints:sha256_file",
 }
 
-__all__ = ["DEMO_WEIGHTS", "available", "create", "default_weights", "describe", *_LAZY]
+__all__ = ["DEMO_WEIGHTS", "available", "create", "default_weights", "describe", "register", "unregister", *_LAZY]
 
 
 def _resolve(target: str) -> Any:
     module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def register(name: str, target: str | Factory, description: str = "", replace: bool = False) -> None:
+    """Add detector `name` without editing this file; `detectors.create(name, ...)` then builds it.
+
+    `target` is a "module:factory" string (imported on first use, like the built-in entries, so registering
+    costs no torch import) or the factory itself; a factory is called as
+    `factory(weights=..., random_init=..., **options)` and returns a `Detector` (see `detectors.base`). A
+    taken name is a ValueError unless `replace=True`. Example::
+
+        detectors.register("tiny", "my_pkg.tiny:create_tiny", "my 32 px test detector")
+        det = detectors.create("tiny", random_init=True)
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+        raise ValueError(f"detector name {name!r}: letters, digits, _ . - only (a ':' would make it a plug-in)")
+    if isinstance(target, str):
+        if not TARGET.fullmatch(target):
+            raise ValueError(f"detector {name!r}: target must be 'package.module:factory', got {target!r}")
+    elif not callable(target):
+        raise ValueError(f"detector {name!r}: target must be a 'module:factory' string or callable, got {target!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"detector {name!r} is already registered ({_REGISTRY[name][0]!r}); pass replace=True")
+    _REGISTRY[name] = (target, description or f"registered detector {name}")
+
+
+def unregister(name: str) -> None:
+    """Remove a registered detector (built-in or added with `register`); unknown names are a ValueError."""
+    _REGISTRY.pop(_check_name(name))
 
 
 def available() -> list[str]:
@@ -86,7 +122,8 @@ def default_weights(name: str) -> Path | None:
     return DEMO_WEIGHTS if name == "meso" and DEMO_WEIGHTS.is_file() else None
 
 
-def create(name: str, weights: str | Path | None = None, random_init: bool = False, **options: Any) -> "Detector":
+def create(name: str, weights: str | Path | None = None, random_init: bool = False,
+           **options: Any) -> "DetectorProtocol":
     """Build detector `name` from `weights` (format sniffed from content), or random if asked.
 
     Raises CheckpointError when no weights are given without `random_init`, or when the weights do
@@ -94,13 +131,24 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
     """
     _check_name(name)
     if name.startswith(TIMM_PREFIX):
-        from .zoo import create as zoo_create
-        return zoo_create(name, weights, random_init, **options)
-    if _is_plugin(name):
-        from .plugin import create_plugin
-        return create_plugin(name, weights=weights, random_init=random_init, **options)
-    factory: Callable[..., Detector] = _resolve(_REGISTRY[name][0])
-    return factory(weights=weights, random_init=random_init, **options)
+        det = _resolve(TIMM_FACTORY)(name, weights, random_init, **options)
+    elif _is_plugin(name):
+        det = _resolve(PLUGIN_FACTORY)(name, weights=weights, random_init=random_init, **options)
+    else:
+        target = _REGISTRY[name][0]
+        factory: Factory = _resolve(target) if isinstance(target, str) else target
+        det = factory(weights=weights, random_init=random_init, **options)
+    return _with_temporal(det, name)
+
+
+def _with_temporal(det: Any, name: str) -> Any:
+    """Every created detector has a bool `temporal` (the `DetectorProtocol` contract): plug-ins and registered
+    factories that do not declare one are frame models, so callers never need getattr with a default."""
+    if not hasattr(det, "temporal"):
+        det.temporal = False
+    elif not isinstance(det.temporal, bool):
+        raise ValueError(f"detector {name!r}: temporal must be True or False, got {det.temporal!r}")
+    return det
 
 
 def __getattr__(attr: str) -> Any:

@@ -1,8 +1,8 @@
-"""The adapter contract every detector implements."""
+"""The adapter contract every detector implements, and what a run records about it (`input_contract`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -28,8 +28,30 @@ class WeightsInfo:
         return self.format == "random-init"
 
 
+@runtime_checkable
+class DetectorProtocol(Protocol):
+    """What callers may rely on for every object `detectors.create` returns, plug-ins included.
+
+    A Protocol because plug-ins may duck-type `Detector` instead of subclassing it; `create` checks the
+    attributes (and sets `temporal = False` on plug-ins that do not declare it), so callers read
+    `detector.temporal` directly instead of guessing with getattr.
+    """
+
+    name: str
+    input_size: int  # side of the square RGB input, px
+    temporal: bool  # clip model: `predict`/`fake_logits` see a video's frames as clips, not independent frames
+    model: torch.nn.Module
+    weights: WeightsInfo
+
+    def fake_logits(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def predict(self, x: torch.Tensor) -> np.ndarray: ...
+
+    def checkpoint_card(self) -> dict[str, Any]: ...
+
+
 class Detector:
-    """A frame-level deepfake detector.
+    """A frame-level deepfake detector (a clip model when `temporal` is True).
 
     `predict(x)` takes float32 N x 3 x H x W RGB in [0, 1] at `input_size` and returns P(fake) as a
     1-D numpy array; normalisation and the source's label convention are handled inside, so callers
@@ -38,6 +60,7 @@ class Detector:
 
     name: str
     input_size: int
+    temporal: bool = False  # frame classifiers; clip models (resnet-lstm, efficientnet-lstm) set True
     model: torch.nn.Module
     weights: WeightsInfo
 
@@ -53,3 +76,15 @@ class Detector:
     def predict(self, x: torch.Tensor) -> np.ndarray:
         self.model.eval()
         return torch.sigmoid(self.fake_logits(x)).double().cpu().numpy().reshape(-1)
+
+
+def input_contract(detector: DetectorProtocol) -> dict:
+    """What the detector expects (frame or clip, size, normalisation), from its own card, for the manifest."""
+    try:
+        card = detector.checkpoint_card()
+    except NotImplementedError:
+        card = {}
+    keys = ("architecture", "input", "input_size", "clip_frames", "colour_order", "normalisation", "output")
+    contract = {k: card[k] for k in keys if k in card}
+    contract.setdefault("input", "clip" if getattr(detector, "temporal", False) else "frame")
+    return contract

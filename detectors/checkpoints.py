@@ -19,6 +19,7 @@ from typing import Any, Mapping, NoReturn
 import torch
 
 from .base import CheckpointError, Detector
+from .convert import convert
 
 ACCEPTED = ("accepted formats: Keras HDF5 weights (MesoNet .h5), torch state_dict (zip or legacy "
             "pickle, loaded weights_only), safetensors with a project card")
@@ -185,8 +186,6 @@ def torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def read_torch(path: Path) -> tuple[str, dict[str, torch.Tensor], str, dict[str, Any], str]:
     """(architecture, state in our layout, provenance, card hints, format) for deepfake_detector/DeepfakeBench files."""
-    from .convert import convert
-
     return convert(torch_state_dict(path), path)
 
 

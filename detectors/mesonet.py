@@ -20,6 +20,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from . import checkpoints
 from .base import CheckpointError, Detector, WeightsInfo
 
 INPUT_SIZE = 256
@@ -311,8 +312,6 @@ def _normalisation(card: dict[str, Any]) -> tuple[tuple[float, ...] | None, tupl
 def create(name: str, weights: str | Path | None = None, random_init: bool = False,
            seed: int = 0) -> MesoDetector:
     """Factory behind `detectors.create` for "meso" and "meso4"; the weights pick the variant."""
-    from . import checkpoints
-
     if weights is None and not random_init:
         raise CheckpointError(
             f"detector {name!r} needs weights: pass --weights PATH (Keras .h5, deepfake_detector .pth "

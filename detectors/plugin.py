@@ -7,7 +7,8 @@ Protocol (the class, imported from any module on sys.path):
 * the instance is a `detectors.Detector` (or duck-types it): `name`, `input_size` (int), `model` (torch Module),
   `weights` (`WeightsInfo`), `fake_logits(x)` and `predict(x)` on float32 N x 3 x input_size x input_size RGB in
   [0, 1] returning P(fake) per frame, `checkpoint_card()` for `detectors.export`;
-* optional: `temporal = True` with `predict_video(x)` for clip models.
+* optional: `temporal = True` with `predict_video(x)` for clip models (a bool; absent means False:
+  `detectors.create` sets it, so every detector has a real `temporal` attribute).
 
 The same rule as for built-in detectors: no weights and no random_init -> CheckpointError (the class decides;
 this wrapper enforces it before calling the class).

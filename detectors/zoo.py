@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import checkpoints
 from .base import CheckpointError, Detector, WeightsInfo
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -269,8 +270,6 @@ class ZooDetector(Detector):
 
 def _load_backbone(model: nn.Module, path: str | Path) -> str:
     """ImageNet (or any) backbone weights from a local file: classifier keys dropped, backbone keys must fit."""
-    from . import checkpoints
-
     path = Path(path)
     kind = checkpoints.sniff_format(path)
     if kind == "safetensors":
@@ -310,8 +309,6 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
            variant: str | None = None, backbone_weights: str | Path | None = None,
            input_size: int | None = None, clip_frames: int | None = None) -> ZooDetector:
     """Factory for every zoo detector: weights (project safetensors or a convertible checkpoint) or random."""
-    from . import checkpoints
-
     if weights is None and not random_init:
         raise CheckpointError(
             f"detector {name!r} needs weights: pass --weights PATH (.safetensors from `weights import`, "

@@ -208,3 +208,35 @@ def test_mesonet_runs_under_cpu_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = det.predict(x)
     assert np.abs(full - mixed).max() < 0.05
+
+
+def test_register_a_detector_then_create_it() -> None:
+    def tiny(weights=None, random_init=False, seed=0):
+        det = detectors.create("meso", random_init=True, seed=seed)
+        det.name = "tiny"
+        return det
+
+    detectors.register("tiny-test", tiny, "a registered test detector")
+    try:
+        assert "tiny-test" in detectors.available()
+        assert detectors.describe("tiny-test") == "a registered test detector"
+        det = detectors.create("tiny-test", random_init=True)
+        assert det.name == "tiny" and det.temporal is False
+        with pytest.raises(ValueError, match="already registered"):
+            detectors.register("tiny-test", "detectors.mesonet:create_meso")
+        detectors.register("tiny-test", "detectors.mesonet:create_meso", replace=True)  # a "module:attr" target
+        assert detectors.create("tiny-test", random_init=True).name == "meso"
+    finally:
+        detectors.unregister("tiny-test")
+    assert "tiny-test" not in detectors.available()
+    with pytest.raises(ValueError, match="module:factory"):
+        detectors.register("bad", "no_colon_here")
+    with pytest.raises(ValueError, match="letters"):
+        detectors.register("pkg.mod:Cls", "pkg.mod:Cls")
+
+
+def test_every_detector_declares_temporal_and_its_input_contract() -> None:
+    det = detectors.create("meso", random_init=True)
+    assert det.temporal is False and isinstance(det, detectors.DetectorProtocol)
+    assert detectors.input_contract(det)["input"] == "frame"
+    assert detectors.input_contract(det)["input_size"] == det.input_size == 256

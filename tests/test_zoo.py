@@ -122,11 +122,36 @@ def test_plugin_detector(tmp_path, monkeypatch) -> None:
     det = detectors.create("my_dets:Tiny", random_init=True)
     p = det.predict(torch.rand(2, 3, 32, 32))
     assert p.shape == (2,) and det.weights.random_init
+    assert det.temporal is False  # inherited from Detector
+    assert detectors.input_contract(det) == {"input": "frame"}  # no card: the default
     with pytest.raises(CheckpointError, match="--weights"):
         detectors.create("my_dets:Tiny")
     with pytest.raises(ValueError, match="cannot import"):
         detectors.create("no_such_pkg.mod:Cls", random_init=True)
     sys.modules.pop("my_dets", None)
+
+
+def test_plugin_temporal_is_set_or_validated(tmp_path, monkeypatch) -> None:
+    (tmp_path / "duck_dets.py").write_text(textwrap.dedent('''
+        import torch
+
+        class Duck:  # duck-types Detector without subclassing it, no `temporal`
+            name, input_size = "duck", 8
+            def __init__(self, weights=None, random_init=False, temporal=None):
+                self.model = torch.nn.Identity()
+                if temporal is not None:
+                    self.temporal = temporal
+            def fake_logits(self, x):
+                return x.mean(dim=(1, 2, 3))
+            def predict(self, x):
+                return torch.sigmoid(self.fake_logits(x)).numpy()
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert detectors.create("duck_dets:Duck", random_init=True).temporal is False
+    assert detectors.create("duck_dets:Duck", random_init=True, temporal=True).temporal is True
+    with pytest.raises(ValueError, match="temporal must be True or False, got 'yes'"):
+        detectors.create("duck_dets:Duck", random_init=True, temporal="yes")
+    sys.modules.pop("duck_dets", None)
 
 
 # --- deepfake_detector checkpoints ----------------------------------------------------------------------------
