@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 from .base import FAKE, REAL, Dataset, DatasetError, VideoItem
 
-__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "VideoItem", "available", "describe", "open", "reader_options"]
+__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "VideoItem", "available", "describe", "open", "reader_options",
+           "register", "unregister"]
 
-_REGISTRY: dict[str, str] = {
+TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "package.module:Class"
+
+_REGISTRY: dict[str, str | type[Dataset]] = {
     "celebdf": "datasets.celebdf:CelebDFDataset",
     "celebdf-v1": "datasets.celebdf:CelebDFv1Dataset",
     "demo": "datasets.demo:DemoDataset",
@@ -21,6 +25,35 @@ _REGISTRY: dict[str, str] = {
     "ffpp": "datasets.ffpp:FFPPDataset",
     "folder": "datasets.folder:FolderDataset",
 }
+
+
+def register(name: str, target: str | type[Dataset], replace: bool = False) -> None:
+    """Add a dataset layout without editing this file; `datasets.open(name, root, split)` then reads it.
+
+    `target` is a "module:Class" string (imported on first use, like the built-in entries) or the class;
+    the class is a `Dataset` taking `root`, `split` and its own keyword options. A taken name is a
+    ValueError unless `replace=True`. Example::
+
+        datasets.register("mylab", "mylab.data:MyLabDataset")
+        ds = datasets.open("mylab", "/data/mylab", "test")
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+        raise ValueError(f"dataset name {name!r}: letters, digits, _ . - only")
+    if isinstance(target, str):
+        if not TARGET.fullmatch(target):
+            raise ValueError(f"dataset {name!r}: target must be 'package.module:Class', got {target!r}")
+    elif not (inspect.isclass(target) and issubclass(target, Dataset)):
+        raise ValueError(f"dataset {name!r}: target must be a 'module:Class' string or a Dataset subclass, "
+                         f"got {target!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"dataset {name!r} is already registered ({_REGISTRY[name]!r}); pass replace=True")
+    _REGISTRY[name] = target
+
+
+def unregister(name: str) -> None:
+    """Remove a registered dataset (built-in or added with `register`); unknown names are a DatasetError."""
+    _load(name)  # the usual error for an unknown name
+    del _REGISTRY[name]
 
 
 def available() -> list[str]:
@@ -32,6 +65,8 @@ def _load(name: str) -> type[Dataset]:
     target = _REGISTRY.get(name)
     if target is None:
         raise DatasetError(f"unknown dataset '{name}'; available: {', '.join(available())}")
+    if not isinstance(target, str):
+        return target
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 

@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import FAKE, REAL, VIDEO_EXTENSIONS, DatasetError, VideoItem
-from .folder import _check_unique_ids as check_unique_ids
-from .folder import _parse_label as parse_label
-from .folder import _read_csv as read_csv
-from .folder import _safe_relpath as safe_relpath
-from .folder import _video_id as video_id
+from .folder import check_unique_ids, parse_label, read_csv, safe_relpath, video_id
 
 __all__ = ["check_unique_ids", "parse_label", "read_csv", "safe_relpath", "video_id", "require_root", "load_json",
            "parse_int_set", "as_bool", "as_int", "as_choices", "list_videos", "subsample", "check_split"]

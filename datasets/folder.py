@@ -80,17 +80,17 @@ def scan_label_dirs(root: Path) -> list[VideoItem]:
         files = sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
         for path in files:
             rel = path.relative_to(root).as_posix()
-            items.append(VideoItem(video_id=_video_id(rel), path=root / rel, label=label))
+            items.append(VideoItem(video_id=video_id(rel), path=root / rel, label=label))
     if not items:
         raise DatasetError(f"data root {root}: real/ and fake/ hold no video files; {_LAYOUTS}")
-    _check_unique_ids(items, str(root))
+    check_unique_ids(items, str(root))
     return items
 
 
 def read_manifest(manifest: Path, split: str = DEFAULT_SPLIT) -> list[VideoItem]:
     """Validated items from a manifest.csv / manifest.json; the data root is its folder."""
     manifest = Path(manifest)
-    columns, rows = _read_csv(manifest) if manifest.suffix.lower() == ".csv" else _read_json(manifest)
+    columns, rows = read_csv(manifest) if manifest.suffix.lower() == ".csv" else _read_json(manifest)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise DatasetError(f"{manifest}: missing required column(s) {', '.join(missing)}; has {', '.join(columns) or 'none'}")
@@ -102,24 +102,24 @@ def read_manifest(manifest: Path, split: str = DEFAULT_SPLIT) -> list[VideoItem]
     items: list[VideoItem] = []
     seen: dict[str, str] = {}
     for row in rows:
-        rel = _safe_relpath(row.fields.get("path", ""), row.where)
+        rel = safe_relpath(row.fields.get("path", ""), row.where)
         if rel in seen:
             raise DatasetError(f"{row.where}: duplicate path '{rel}' (first listed at {seen[rel]})")
         seen[rel] = row.where
         items.append(
             VideoItem(
-                video_id=_video_id(rel),
+                video_id=video_id(rel),
                 path=root / rel,
-                label=_parse_label(row.fields.get("label", ""), row.where),
+                label=parse_label(row.fields.get("label", ""), row.where),
                 split=_parse_split(row.fields.get("split", DEFAULT_SPLIT), row.where) if has_split else DEFAULT_SPLIT,
                 groups={c: row.fields.get(c, "") for c in group_columns},
             )
         )
-    _check_unique_ids(items, str(manifest))
+    check_unique_ids(items, str(manifest))
     return _select_split(items, has_split=has_split, split=split, source=str(manifest))
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[ManifestRow]]:
+def read_csv(path: Path) -> tuple[list[str], list[ManifestRow]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, strict=True)
@@ -186,7 +186,7 @@ def _json_cell(value: Any) -> str:
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-def _safe_relpath(raw: str, where: str) -> str:
+def safe_relpath(raw: str, where: str) -> str:
     """Normalised POSIX path relative to the root; absolute or escaping paths are refused so a
     manifest cannot make the benchmark read (and report on) files outside its data."""
     text = raw.strip().replace("\\", "/")
@@ -202,7 +202,7 @@ def _safe_relpath(raw: str, where: str) -> str:
     return norm
 
 
-def _parse_label(raw: str, where: str) -> int:
+def parse_label(raw: str, where: str) -> int:
     label = _LABELS.get(raw.strip().lower())
     if label is None:
         raise DatasetError(f"{where}: bad label '{raw}'; allowed: {_ALLOWED_LABELS}")
@@ -235,13 +235,13 @@ def _select_split(items: list[VideoItem], *, has_split: bool, split: str, source
     return selected
 
 
-def _video_id(rel: str) -> str:
+def video_id(rel: str) -> str:
     """Relative POSIX path without its extension: stable across machines."""
     stem, _ = posixpath.splitext(rel)
     return stem
 
 
-def _check_unique_ids(items: list[VideoItem], source: str) -> None:
+def check_unique_ids(items: list[VideoItem], source: str) -> None:
     seen: dict[str, Path] = {}
     for item in items:
         if item.video_id in seen:

@@ -53,6 +53,36 @@ def test_describe_is_one_line_per_dataset():
         assert text.startswith(f"{name}: ") and "\n" not in text and len(text) > len(name) + 10
 
 
+class LabFolders(FolderDataset):
+    """A third party's layout: the folder reader under another name, with its own option."""
+
+    name = "lab"
+
+    def __init__(self, root=None, split: str = "test", site: str = "a") -> None:
+        super().__init__(root, split)
+        self.site = site
+
+
+def test_register_a_dataset_then_open_it(tmp_path):
+    touch(tmp_path, "real/a.mp4")
+    touch(tmp_path, "fake/b.mp4")
+    datasets.register("lab-test", LabFolders)
+    try:
+        assert "lab-test" in datasets.available()
+        assert datasets.reader_options("lab-test") == {"site": "a"}
+        ds = datasets.open("lab-test", tmp_path, "test", site="b")
+        assert isinstance(ds, LabFolders) and ds.site == "b" and len(ds) == 2
+        with pytest.raises(ValueError, match="already registered"):
+            datasets.register("lab-test", "datasets.folder:FolderDataset")
+        datasets.register("lab-test", "datasets.folder:FolderDataset", replace=True)  # a "module:Class" target
+        assert type(datasets.open("lab-test", tmp_path)) is FolderDataset
+    finally:
+        datasets.unregister("lab-test")
+    assert "lab-test" not in datasets.available()
+    with pytest.raises(ValueError, match="module:Class"):
+        datasets.register("bad", "datasets.folder.FolderDataset")
+
+
 def test_folder_without_root_explains_layouts():
     with pytest.raises(DatasetError, match="needs a root directory.*real/.*manifest.csv"):
         datasets.open("folder")
