@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, NoReturn
 
+import numpy as np
 import torch
 
 from .base import CheckpointError, Detector
@@ -85,8 +86,6 @@ def sniff_format(path: str | Path) -> str:
 
 def _keras_layers(h5: Any) -> list[tuple[str, dict[str, Any]]]:
     """(layer_name, {weight_suffix: array}) for layers that hold weights, in file order."""
-    import numpy as np
-
     group = h5["model_weights"] if "model_weights" in h5 else h5
     layers = []
     for raw in group.attrs["layer_names"]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from .base import STAGES, Level, SeedLike, identity, seed_for
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS  # plain tuples: imgaug itself is imported on first use
-from .spec import expand_specs, load_levels_file, parse_level, registry
-from .steps import DF_TYPES, TYPES, Step, make_step
+from .spec import (expand_specs, load_levels_file, parse_level, register, register_step_type, registry, unregister,
+                   unregister_step_type)
+from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
 
-__all__ = ["DF_TYPES", "STAGES", "TYPES", "Level", "SeedLike", "Step", "available", "describe", "expand", "get",
-           "load_levels_file", "make_gallery", "make_step", "seed_for", "step_types"]
+__all__ = ["DF_TYPES", "STAGES", "TYPES", "Level", "Param", "SeedLike", "Step", "StepType", "available", "describe",
+           "expand", "get", "load_levels_file", "make_gallery", "make_step", "register", "register_step_type",
+           "seed_for", "step_types", "unregister", "unregister_step_type"]
 
 
 def available() -> list[str]:
@@ -42,6 +44,7 @@ def expand(spec: str) -> list[str]:
 
 
 def make_gallery(*args, **kwargs):
-    """See `perturbations.gallery.make_gallery` (imported lazily)."""
+    """See `perturbations.gallery.make_gallery`; imported on first use so `import perturbations` never pays for
+    OpenCV (the gallery module imports cv2 at its top)."""
     from .gallery import make_gallery as impl
     return impl(*args, **kwargs)

@@ -7,6 +7,7 @@ differ. `av` is imported inside the functions so `import perturbations` stays li
 from __future__ import annotations
 
 import os
+import tempfile
 from fractions import Fraction
 from typing import Any, Iterable, Iterator
 
@@ -96,7 +97,6 @@ def encode_clip(frames: np.ndarray, codec: str = "libx264", crf: int = 23, prese
     Sampled crops are far apart in time, so this measures mostly intra-frame damage; for real
     inter-frame artefacts use the video stage (`reencode_video`).
     """
-    import tempfile
     check_encoder(codec)
     n, h, w, _ = frames.shape
     padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge") if (h % 2 or w % 2) else frames

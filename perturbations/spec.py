@@ -10,15 +10,18 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .base import STAGES, Level
-from .steps import DF_TYPES, TYPES, Step, make_step
+from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
 
 BUILTIN_FILE = Path(__file__).with_name("levels.toml")
 SPEC_HELP = "all, df:all, df:1..df:5, df:mix, or steps like GB:3+JPEG:5"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LEVEL_KEYS = {"description", "steps", "in_all"}
+_TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # "package.module:function"
+REGISTERED = "perturbations.register"  # the `source` of levels added in code
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,87 @@ def load_levels_file(path: str | Path) -> list[str]:
     new = _read_levels_file(Path(path), registry())
     _REGISTRY.update(new)
     return list(new)
+
+
+def register(name: str, spec: str | Sequence[Step], description: str = "", in_all: bool = True,
+             replace: bool = False) -> None:
+    """Add named level `name` in code (as a levels file would): `get(name)`, `expand` and `all` then know it.
+
+    `spec` is an inline spec (`"GB:3+JPEG:5"`, step types registered with `register_step_type` included) or
+    a sequence of `Step`s (`make_step`). A taken name is a ValueError unless `replace=True`. Example::
+
+        perturbations.register("blurry-jpeg", "GB:3+JPEG:5", "blur, then JPEG at quality 10")
+        perturbations.get("blurry-jpeg").apply(frames, seed)
+    """
+    known = registry()
+    if not isinstance(name, str) or not _NAME.match(name) or name in ("all", "df") or name.upper() in TYPES:
+        raise ValueError(f"level name {name!r}: letters, digits, _ . - only; not 'all', 'df' or a step type")
+    if name in known and not replace:
+        raise ValueError(f"level {name!r} is already defined (in {known[name].source}); pass replace=True")
+    ops = parse_level(spec).ops if isinstance(spec, str) else tuple(spec)
+    if not ops or not all(isinstance(op, Step) for op in ops):
+        raise ValueError(f"level {name!r}: spec must be an inline spec or a non-empty sequence of Steps, got {spec!r}")
+    _REGISTRY[name] = LevelDef(name, description or " + ".join(op.label() for op in ops), ops, in_all, REGISTERED)
+
+
+def unregister(name: str) -> None:
+    """Remove a named level (built-in, from a file, or registered); unknown names are a ValueError."""
+    if name not in registry():
+        raise _unknown(name)
+    del _REGISTRY[name]
+
+
+def register_step_type(step_type: StepType, replace: bool = False) -> None:
+    """Add a step type: inline specs (`MYTYPE:3`), levels files and `make_step` then accept it.
+
+    The implementation is a "module:function" string imported on first use, called as
+    `fn(frames, rng, **params) -> (frames, drawn)` (see `steps.py`); a type that may run at the `video` stage
+    also names `video_fn(src, dst, rng, **params) -> settings`. Severities are 5 parameter tables (or none,
+    then specs give parameters). A taken name (or a named level's) is a ValueError unless `replace=True`.
+    Example::
+
+        perturbations.register_step_type(perturbations.StepType(
+            "POSTER", "posterise to `bits` bits per channel", "my_pkg.effects:posterise",
+            {"bits": perturbations.Param(int, check=lambda b: 1 <= b <= 8, hint="1-8")},
+            tuple({"bits": b} for b in (6, 5, 4, 3, 2))))
+        perturbations.get("POSTER:3+GB:2")
+    """
+    if not isinstance(step_type, StepType):
+        raise ValueError(f"register_step_type takes a perturbations.StepType, got {step_type!r}")
+    name = step_type.name
+    where = f"step type {name!r}"
+    if not isinstance(name, str) or not _TYPE_NAME.match(name) or name in ("ALL", "DF"):
+        raise ValueError(f"{where}: upper-case letters, digits and _ only, starting with a letter; not ALL or DF")
+    if name in TYPES and not replace:
+        raise ValueError(f"{where} is already defined; pass replace=True")
+    clash = [n for n in registry() if n.upper() == name]
+    if clash:
+        raise ValueError(f"{where}: the named level {clash[0]!r} has that name")
+    for key, target in (("frame_fn", step_type.frame_fn), ("video_fn", step_type.video_fn)):
+        if (target or key == "frame_fn") and not (isinstance(target, str) and _FUNCTION.match(target)):
+            raise ValueError(f"{where}: {key} must be 'package.module:function', got {target!r}")
+    if not step_type.stages or not set(step_type.stages) <= set(STAGES):
+        raise ValueError(f"{where}: stages must be some of {', '.join(STAGES)}, got {step_type.stages!r}")
+    if ("video" in step_type.stages) != bool(step_type.video_fn):
+        raise ValueError(f"{where}: a video_fn is needed exactly when 'video' is one of its stages")
+    if not all(isinstance(p, Param) for p in step_type.params.values()):
+        raise ValueError(f"{where}: params must map names to perturbations.Param")
+    for i, table in enumerate(step_type.severities, 1):
+        for key, value in table.items():
+            if key not in step_type.params:
+                raise ValueError(f"{where}: severity {i} sets unknown parameter {key!r}")
+            try:
+                step_type.params[key].validate(value)
+            except ValueError as exc:
+                raise ValueError(f"{where}: severity {i}: parameter {key!r} {exc}") from None
+    TYPES[name] = step_type
+
+
+def unregister_step_type(name: str) -> None:
+    """Remove a step type (levels already built with it keep working); unknown names are a ValueError."""
+    if name not in TYPES:
+        raise ValueError(f"unknown step type {name!r} (types: {', '.join(TYPES)})")
+    del TYPES[name]
 
 
 def _read_levels_file(path: Path, existing: dict[str, LevelDef]) -> dict[str, LevelDef]:

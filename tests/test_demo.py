@@ -200,7 +200,7 @@ def test_rng_use_is_local():
 
 def test_sources_are_the_bundled_public_domain_photos():
     for name, portrait in demo.PORTRAITS.items():
-        photo = demo._source_photo(name)
+        photo = demo.source_photo(name)
         h, w = photo.shape[:2]
         x0, y0, x1, y1 = portrait.face_box
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h

@@ -92,3 +92,29 @@ def test_bad_input_is_a_clear_error():
 def test_importing_perturbations_does_not_import_imgaug():
     code = "import sys, perturbations; perturbations.get('none'); assert 'imgaug' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_register_a_step_type_then_use_it_in_specs():
+    mirror = perturbations.StepType(
+        "MIRRORTEST", "mirror with probability `p` (a test type reusing HFLIP's function)",
+        "perturbations.geometric:hflip", {"p": perturbations.Param(float, check=lambda v: 0 <= v <= 1, hint="0-1")},
+        tuple({"p": p} for p in (0.0, 0.0, 1.0, 1.0, 1.0)))
+    perturbations.register_step_type(mirror)
+    try:
+        assert "MIRRORTEST" in perturbations.step_types()
+        frames = video()
+        assert np.array_equal(perturbations.get("MIRRORTEST:3").apply(frames, 1), frames[:, :, ::-1])
+        assert np.array_equal(perturbations.get("mirrortest:1").apply(frames, 1), frames)
+        assert perturbations.expand("MIRRORTEST:3+GB:1") == ["none", "MIRRORTEST:3+GB:1"]
+        with pytest.raises(ValueError, match="already defined"):
+            perturbations.register_step_type(mirror)
+    finally:
+        perturbations.unregister_step_type("MIRRORTEST")
+    assert "MIRRORTEST" not in perturbations.step_types()
+    bad = perturbations.StepType("BADTEST", "no module", "not a target", {})
+    with pytest.raises(ValueError, match="frame_fn must be 'package.module:function'"):
+        perturbations.register_step_type(bad)
+    with pytest.raises(ValueError, match="severity 2: parameter 'p'"):
+        perturbations.register_step_type(perturbations.StepType(
+            "BADTEST", "bad severity", "perturbations.geometric:hflip",
+            {"p": perturbations.Param(float, check=lambda v: 0 <= v <= 1, hint="0-1")}, ({"p": 1.0}, {"p": 2.0})))

@@ -93,6 +93,26 @@ def test_levels_file_is_all_or_nothing(tmp_path, restore_levels):
     assert "ok" not in perturbations.available()
 
 
+def test_register_a_named_level_then_get_it():
+    perturbations.register("blur-jpeg-test", "GB:2+JPEG:5", "blur, then JPEG", in_all=False)
+    try:
+        assert "blur-jpeg-test" in perturbations.available()
+        assert perturbations.describe("blur-jpeg-test") == "blur, then JPEG"
+        assert "blur-jpeg-test" not in perturbations.expand("all")  # in_all=False
+        frames = video()
+        assert np.array_equal(perturbations.get("blur-jpeg-test").apply(frames, 3),
+                              perturbations.get("GB:2+JPEG:5").apply(frames, 3))
+        with pytest.raises(ValueError, match="already defined"):
+            perturbations.register("blur-jpeg-test", "GB:1")
+        perturbations.register("blur-jpeg-test", [perturbations.make_step("GB", 1)], replace=True)
+        assert perturbations.get("blur-jpeg-test").steps[0].startswith("GB:1")
+        with pytest.raises(ValueError, match="not 'all'"):
+            perturbations.register("GB", "JPEG:1")
+    finally:
+        perturbations.unregister("blur-jpeg-test")
+    assert "blur-jpeg-test" not in perturbations.available()
+
+
 def test_df_mix_is_deterministic_per_seed_and_records_the_draw():
     frames = video(4)
     level = perturbations.get("df:mix")

@@ -1,11 +1,14 @@
 """The run folder contract (reports/run_files.py): scores.csv round trip and the typed shapes."""
 import json
+import subprocess
+import sys
 import typing
 
 import pytest
 
 from reports import run_files
 from reports.run_files import OPTIONAL_COLUMNS, SCORE_COLUMNS, ScoresWriter, ScoreRow, read_scores
+from tests.conftest import PROJECT_ROOT
 
 
 def row(video, level="none", status="ok"):
@@ -57,3 +60,11 @@ def test_load_run_names_the_missing_files(tmp_path):
     run_files.write_json(tmp_path / run_files.MANIFEST_FILE, {})
     with pytest.raises(FileNotFoundError, match="missing metrics.json, scores.csv"):
         run_files.load_run(tmp_path)
+
+
+def test_the_contract_is_cheap_to_import():
+    """benchmarks writes every run through run_files: importing it must not pull in matplotlib or markdown."""
+    code = ("import sys, reports.run_files, reports; reports.load_run; "
+            "assert 'matplotlib' not in sys.modules and 'markdown' not in sys.modules; "
+            "from reports import write_report, render, FORMATS; assert 'matplotlib' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
