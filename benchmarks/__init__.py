@@ -1,18 +1,39 @@
-"""Robustness benchmark for deepfake video detectors. Python API: `benchmarks.run(RunConfig(...))`.
+"""Robustness benchmark for deepfake video detectors.
 
-Attributes are imported on first use so that `import benchmarks.video` (or `python -m benchmarks list`)
-does not load torch or every stage.
+Python API: `benchmarks.run(RunConfig(...))` runs a benchmark into a run folder, `benchmarks.report(run_dirs)`
+rebuilds metrics and reports from run folders, `benchmarks.train(TrainConfig(...), out)` fine-tunes a detector,
+`benchmarks.check(run_dir, benchmarks.load_baseline(path), metrics)` is the regression gate's judgement.
+
+This package face is lazy: names are imported on first use, so `import benchmarks` (and the command line's
+argument checks) do not load torch or any stage.
 """
 from __future__ import annotations
 
-__all__ = ["RunConfig", "RunResult", "run"]
+import importlib
+
+__all__ = ["RunConfig", "RunResult", "run", "report", "TrainConfig", "train", "build_baseline", "load_baseline",
+           "check", "verdict_table"]
+
+LAZY = {
+    "RunConfig": "benchmarks.config:RunConfig",
+    "RunResult": "benchmarks.runner:RunResult",
+    "run": "benchmarks.runner:run",
+    "report": "benchmarks.runner:report",
+    "TrainConfig": "benchmarks.training.train:TrainConfig",
+    "train": "benchmarks.training.train:train",
+    "build_baseline": "benchmarks.metrics.gate:build_baseline",
+    "load_baseline": "benchmarks.metrics.gate:load_baseline",
+    "check": "benchmarks.metrics.gate:check",
+    "verdict_table": "benchmarks.metrics.gate:verdict_table",
+}
 
 
 def __getattr__(name: str):
-    if name == "RunConfig":
-        from .config import RunConfig
-        return RunConfig
-    if name in ("run", "RunResult"):
-        from . import runner
-        return getattr(runner, name)
-    raise AttributeError(f"module 'benchmarks' has no attribute {name!r}")
+    if name not in LAZY:
+        raise AttributeError(f"module 'benchmarks' has no attribute {name!r}")
+    module, attr = LAZY[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

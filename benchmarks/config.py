@@ -1,12 +1,70 @@
-"""Run configuration: one dataclass, so the CLI, the Python API and the manifest agree."""
+"""Run configuration: plain values every layer may read, so the CLI, the Python API and the manifest agree.
+
+`RunConfig` is the whole description of a run; the stages receive the narrower views they use
+(`DetectorSettings`, `VideoSettings`, `FaceSettings`), never the whole config, and `run()` works on a copy.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .faces import FaceSettings
+import platformdirs
+
+from .sampling import select_indices
+
+CACHE_ENV = "DFBENCH_CACHE_DIR"
+
+
+class RunError(RuntimeError):
+    """A run that cannot start as configured (one-line message for the CLI)."""
+
+
+def default_cache_dir() -> Path:
+    """`$DFBENCH_CACHE_DIR`, else the per-user cache directory for "dfbench"."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(platformdirs.user_cache_dir("dfbench"))
+
+
+# Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
+ALGORITHM_VERSION = 4  # 2: boxes interpolated between detections; 3: one CenterFace network per input shape;
+# 4: the chosen face is tracked in a window around its previous box (FaceSettings.track)
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """Everything that determines the cached crops (and therefore part of the cache key)."""
+
+    detector: str = "centerface"  # "centerface", "yunet" (needs model_path) or "none" (videos are face crops)
+    model_path: str | None = None  # YuNet .onnx file, given by the user (never downloaded)
+    threshold: float = 0.5
+    max_side: int = 640  # detect on a frame downscaled to this long side (speed)
+    margin: float = 1.3  # face crop side = margin * max(box w, box h) (DeepfakeBench scale)
+    context: float = 1.5  # stored crop = context * face crop, room for rotations
+    crop_size: int = 384  # stored context crop side; inner face crop = crop_size / context
+    sampling: str = "even"  # frame sampling: "even", "first" or "every:K" (see `sampling.select_indices`)
+    no_face: str = "skip"  # "skip": status no_face; "center": fall back to a centred crop of the frame
+    detect_every: int = 1  # run the detector on every k-th sampled frame (and the last); interpolate between
+    smooth: int = 1  # moving-average window (sampled frames) over box centres and sizes within a track; 1 = off
+    track: bool = True  # after the first face, detect in a window around the previous box (whole frame if lost)
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("centerface", "yunet", "none"):
+            raise ValueError(f"unknown face detector {self.detector!r}; use centerface, yunet or none")
+        if self.no_face not in ("skip", "center"):
+            raise ValueError(f"unknown no-face policy {self.no_face!r}; use skip or center")
+        select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
+        if self.smooth < 1:
+            raise ValueError(f"smooth must be >= 1, got {self.smooth}")
+
+    def key(self) -> str:
+        """Stable text of all fields plus the algorithm version, for cache keys."""
+        fields = ",".join(f"{name}={value!r}" for name, value in sorted(asdict(self).items()))
+        return f"faces-v{ALGORITHM_VERSION}:{fields}"
 
 
 EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in", "actors",
@@ -30,7 +88,7 @@ class RunConfig:
     levels_files: list[str] = field(default_factory=list)  # user TOML level definitions
     num_frames: int = 32
     seed: int = 0
-    batch_size: int | None = None  # frames per forward pass; None: 8 on CPU, 64 on a GPU (`runner.batch_size_for`)
+    batch_size: int | None = None  # frames per forward pass; None: 8 on CPU, 64 on a GPU (`inference.device.batch_size_for`)
     max_videos: int | None = None
     aggregate: str = "mean"  # video score from frame scores: mean, median, max or logit-mean
     bootstrap: int = 1000  # resamples for 95% intervals (0: none)
@@ -46,7 +104,7 @@ class RunConfig:
     precision: str = "fp32"  # inference arithmetic: fp32, or mixed fp16 / bf16 (torch.autocast); changes the scores
     score_cache: bool = True  # reuse rows earlier runs scored from identical inputs (`score_cache`)
     cache_perturbed: bool = False  # store and reuse each level's perturbed crops (`perturbed_cache`; disk-hungry)
-    score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`runner.scoring_place`)
+    score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`execution.placement.scoring_place`)
     actors: int = 0  # inference actors for --score-in actors; 0: one per GPU of the Ray cluster (cuda), one on the CPU
 
     def to_dict(self) -> dict:
@@ -63,6 +121,17 @@ class RunConfig:
             data.pop("precision")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    def detector_settings(self) -> DetectorSettings:
+        return DetectorSettings(tuple(self.detectors), dict(self.weights), self.random_init,
+                                dict(self.backbone_weights), dict(self.detector_options), self.dataset == "demo")
+
+    def video_settings(self) -> VideoSettings:
+        return VideoSettings(self.num_frames, self.faces, self.apply_at, self.seed, self.cache_perturbed)
+
+    def cache_root(self) -> Path:
+        """`cache_dir`, or the default cache directory, as an absolute path."""
+        return (Path(self.cache_dir) if self.cache_dir else default_cache_dir()).absolute()
+
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
         data = dict(data)
@@ -72,3 +141,26 @@ class RunConfig:
 
 def default_runs_dir() -> Path:
     return Path("runs")
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """What loading the run's detectors needs: names, weights and options (`inference.models.load_detectors`)."""
+
+    names: tuple[str, ...]
+    weights: dict[str, str | None]
+    random_init: bool
+    backbone_weights: dict[str, str]
+    detector_options: dict[str, dict]
+    demo_weights: bool  # no --weights on the demo data: each detector's bundled demo weights
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What one video's trip through the pipeline needs (faces, perturbation, perturbed-crop cache)."""
+
+    num_frames: int
+    faces: FaceSettings
+    apply_at: str
+    seed: int
+    cache_perturbed: bool

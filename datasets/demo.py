@@ -30,8 +30,7 @@ import numpy as np
 
 from .base import Dataset, DatasetError
 from .demo_render import CRF, PRESET, Clip, encode_mp4, make_clip
-from .demo_scenes import (BACKGROUNDS, FPS, HEIGHT, MOTIONS, PORTRAITS, SOURCES, STRENGTHS, WIDTH, Portrait,
-                          source_photo)
+from .demo_scenes import BACKGROUNDS, FPS, HEIGHT, MOTIONS, PORTRAITS, SOURCES, STRENGTHS, WIDTH, Portrait, source_photo
 from .folder import MANIFEST_CSV, read_manifest
 
 __all__ = ["BACKGROUNDS", "CACHE_ENV", "CRF", "FPS", "GENERATOR_VERSION", "HEIGHT", "MOTIONS", "PORTRAITS", "PRESET",

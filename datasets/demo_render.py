@@ -13,8 +13,20 @@ import av
 import cv2
 import numpy as np
 
-from .demo_scenes import (FPS, HEIGHT, NOISE_PAD, PORTRAITS, WIDTH, Manipulation, Scene, background_photo,
-                          motion_track, sample_manipulation, sample_scene, source_photo)
+from .demo_scenes import (
+    FPS,
+    HEIGHT,
+    NOISE_PAD,
+    PORTRAITS,
+    WIDTH,
+    Manipulation,
+    Scene,
+    background_photo,
+    motion_track,
+    sample_manipulation,
+    sample_scene,
+    source_photo,
+)
 
 CRF, PRESET = 18, "veryfast"   # "fast" takes 3x as long for the same quality at this size
 

@@ -19,8 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from .base import FAKE, REAL, Dataset, DatasetError, VideoItem
-from .common import (as_bool, as_int, check_split, check_unique_ids, load_json, parse_int_set, parse_label,
-                     read_csv, require_root, safe_relpath, subsample, video_id)
+from .common import (
+    as_bool,
+    as_int,
+    check_split,
+    check_unique_ids,
+    load_json,
+    parse_int_set,
+    parse_label,
+    read_csv,
+    require_root,
+    safe_relpath,
+    subsample,
+    video_id,
+)
 
 PARTS, TEST_VIDEOS, TRAIN_SAMPLE = "parts", "test_videos", "train_sample_videos"
 SOURCES = (PARTS, TEST_VIDEOS, TRAIN_SAMPLE)

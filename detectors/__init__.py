@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from .base import CheckpointError, Detector, DetectorProtocol, WeightsInfo, input_contract
+    from .base import CheckpointError, Detector, DetectorProtocol, WeightsInfo, input_contract  # noqa: F401
 
 Factory = Callable[..., "DetectorProtocol"]  # factory(weights=..., random_init=..., **options) -> a detector
 

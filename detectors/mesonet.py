@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from . import checkpoints
 from .base import CheckpointError, Detector, WeightsInfo

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from .base import STAGES, Level, SeedLike, identity, seed_for
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS  # plain tuples: imgaug itself is imported on first use
-from .spec import (expand_specs, load_levels_file, parse_level, register, register_step_type, registry, unregister,
-                   unregister_step_type)
+from .spec import (
+    expand_specs,
+    load_levels_file,
+    parse_level,
+    register,
+    register_step_type,
+    registry,
+    unregister,
+    unregister_step_type,
+)
 from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
 
-__all__ = ["DF_TYPES", "STAGES", "TYPES", "Level", "Param", "SeedLike", "Step", "StepType", "available", "describe",
+__all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike", "Step", "StepType", "available", "describe",
            "expand", "get", "load_levels_file", "make_gallery", "make_step", "register", "register_step_type",
            "seed_for", "step_types", "unregister", "unregister_step_type"]
 

@@ -73,7 +73,7 @@ def encode_frames(frames: Iterable[np.ndarray], path: str, codec: str, options: 
 
 
 def decode_frames(path: str) -> Iterator[np.ndarray]:
-    """RGB frames of the first video stream, display rotation applied (as `benchmarks.video` reads them)."""
+    """RGB frames of the first video stream, display rotation applied (as the benchmark's decoder reads them)."""
     import av
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):

@@ -7,7 +7,7 @@ a video function (stage `video`) is `fn(src, dst, rng, **params) -> settings`.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np

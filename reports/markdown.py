@@ -12,8 +12,16 @@ from typing import Sequence
 
 from .figures import run_figures
 from .run_files import FIGURES_DIR, GALLERY_FILE, SCORES_FILE, TIMING_FILE, LoadedRun
-from .tables import (column_label, cost_table, drop_table, group_table, main_table, markdown_table,
-                     operating_table, robustness_tables)
+from .tables import (
+    column_label,
+    cost_table,
+    drop_table,
+    group_table,
+    main_table,
+    markdown_table,
+    operating_table,
+    robustness_tables,
+)
 
 REPORT_TEMPLATE = Template("""\
 # Deepfake detector robustness report

@@ -34,8 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 import detectors  # noqa: E402
-from benchmarks import results  # noqa: E402
-from benchmarks.__main__ import main  # noqa: E402
+from benchmarks.cli import main  # noqa: E402
+from reports import run_files as results  # noqa: E402
 from tests.conftest import SHARED_DATA, shared_path  # noqa: E402
 
 FRAMES = 2                    # per video, for every adapter and dataset (one face extraction per video)
@@ -266,7 +266,7 @@ def check_contract(adapter: Adapter, spy: Spy, rows: list[dict]) -> None:
     assert list(spy.built) == [adapter.name], f"the CLI built {list(spy.built)} through detectors.create"
     det = spy.built[adapter.name]
     assert det.input_size == adapter.input_size
-    assert bool(getattr(det, "temporal", False)) == adapter.temporal
+    assert det.temporal is adapter.temporal
     card = det.checkpoint_card()
     assert card["input_size"] == adapter.input_size
     if "normalisation" in card:

@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import results, runner
+from benchmarks import runner
 from benchmarks.config import RunConfig
-from benchmarks.video import read_frames, write_video
+from benchmarks.pipeline.decode import read_frames, write_video
 from datasets.demo import generate_demo
+from reports import run_files as results
 from tests.conftest import PROJECT_ROOT
 
 

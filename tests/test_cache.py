@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.cache import CACHE_ENV, FaceCache, default_cache_dir, file_sha256
-from benchmarks.faces import FaceSettings
-from benchmarks.video import write_video
+from benchmarks.config import CACHE_ENV, FaceSettings, default_cache_dir
+from benchmarks.hashing import file_sha256
+from benchmarks.pipeline.decode import write_video
+from benchmarks.pipeline.face_cache import FaceCache
 
 BOX = [40, 30, 80, 70, 0.9]
 SETTINGS = FaceSettings(crop_size=96)

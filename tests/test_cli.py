@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmarks.__main__ import main
+from benchmarks.cli import main
 from datasets.demo import generate_demo
 from tests.conftest import PROJECT_ROOT
 
@@ -81,7 +81,8 @@ def test_report_on_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_detector_options_and_weights_for_names_with_colons():
-    from benchmarks.__main__ import _detector_options, _weights_map
+    from benchmarks.cli.arguments import detector_options as _detector_options
+    from benchmarks.cli.arguments import weights_map as _weights_map
     names = ["timm:resnet18", "efficientnet"]
     assert _weights_map(["timm:resnet18=/w/r.safetensors", "efficientnet=/w/e.pth"], names) == \
         {"timm:resnet18": "/w/r.safetensors", "efficientnet": "/w/e.pth"}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.__main__ import main
-from benchmarks.video import write_video
+from benchmarks.cli import main
+from benchmarks.pipeline.decode import write_video
 from tests.conftest import PROJECT_ROOT, shared_path
 
 

@@ -7,13 +7,11 @@ import os
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 
 import datasets
-from datasets import FAKE, REAL, DatasetError
-from datasets import demo
+from datasets import FAKE, REAL, DatasetError, demo
 
 SMALL = {"n_train": 4, "n_test": 4, "frames": 16}
 

@@ -6,8 +6,9 @@ import json
 import pytest
 
 import detectors
-from benchmarks import results, runner
+from benchmarks import runner
 from benchmarks.config import RunConfig
+from reports import run_files as results
 from tests.conftest import shared_path
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.__main__ import main
-from benchmarks.cache import FaceCache
-from benchmarks.faces import FaceSettings, extract_faces, inner_crop, make_detector
-from benchmarks.video import select_indices, write_video
+from benchmarks.cli import main
+from benchmarks.config import FaceSettings
+from benchmarks.pipeline.decode import write_video
+from benchmarks.pipeline.face_cache import FaceCache
+from benchmarks.pipeline.face_detectors import make_detector
+from benchmarks.pipeline.faces import extract_faces, inner_crop
+from benchmarks.sampling import select_indices
 from tests.conftest import shared_path
 
 
@@ -63,7 +66,8 @@ def test_yunet_with_a_user_model_finds_the_dfdc_face():
     centerface = extract_faces(video, 4, FaceSettings())
     assert yunet.status == "ok" and yunet.detected.all()
     # both detectors find the same face: box centres within a quarter of the face size
-    centre = lambda b: np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
+    def centre(b):
+        return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
     size = (centerface.boxes[:, 2] - centerface.boxes[:, 0]).mean()
     assert np.abs(centre(yunet.boxes) - centre(centerface.boxes)).max() < size / 4
 
@@ -98,13 +102,14 @@ def test_centerface_is_not_confused_by_a_change_of_input_size():
 
 
 def test_smoothing_removes_jitter_but_never_crosses_a_jump():
-    from benchmarks.faces import smooth_boxes
+    from benchmarks.pipeline.faces import smooth_boxes
     rng = np.random.default_rng(0)
     steady = np.array([100, 100, 200, 200], np.float32) + rng.normal(0, 4, (8, 4)).astype(np.float32)
     other = np.array([400, 50, 480, 130], np.float32) + np.zeros((4, 4), np.float32)  # a cut to another face
     boxes = np.concatenate([steady, other])
     smoothed = smooth_boxes(boxes, 3)
-    jitter = lambda b: np.abs(np.diff(b[:8], axis=0)).mean()
+    def jitter(b):
+        return np.abs(np.diff(b[:8], axis=0)).mean()
     assert jitter(smoothed) < jitter(boxes) / 1.5
     np.testing.assert_allclose(smoothed[8:], other)  # the second segment is untouched by the first
     np.testing.assert_allclose(smooth_boxes(boxes, 1), boxes)

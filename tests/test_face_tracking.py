@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from benchmarks.__main__ import build_parser
-from benchmarks.arguments import face_settings
-from benchmarks.faces import (FaceSettings, box_iou, faces_from_frames, make_detector, extract_faces)
+from benchmarks.cli import build_parser
+from benchmarks.cli.arguments import face_settings
+from benchmarks.config import FaceSettings
+from benchmarks.pipeline.face_detectors import box_iou, make_detector
+from benchmarks.pipeline.faces import extract_faces, faces_from_frames
 from tests.conftest import shared_path
 
 

@@ -5,18 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.faces import (
-    CenterFaceDetector,
-    FaceCrops,
-    FaceSettings,
-    choose_boxes,
-    crop_square,
-    decode_centerface,
-    extract_faces,
-    inner_crop,
-    nms,
-)
-from benchmarks.video import sample_indices, write_video
+from benchmarks.config import FaceSettings
+from benchmarks.pipeline.decode import write_video
+from benchmarks.pipeline.face_detectors import CenterFaceDetector, decode_centerface, nms
+from benchmarks.pipeline.faces import FaceCrops, choose_boxes, crop_square, extract_faces, inner_crop
+from benchmarks.sampling import sample_indices
 from tests.conftest import shared_path
 
 

@@ -16,7 +16,7 @@ def test_make_gallery_grid_shape_and_clean_tile():
 
 def test_gallery_command_writes_png(tmp_path):
     cv2 = pytest.importorskip("cv2")
-    from benchmarks.__main__ import main
+    from benchmarks.cli import main
     from datasets.demo import generate_demo
 
     root = generate_demo(tmp_path / "demo", seed=0, n_train=2, n_test=2, frames=8)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.__main__ import main
+from benchmarks.cli import main
 from tests.test_reports import make_run
 
 LEVELS = ("none", "heavy")
@@ -83,7 +83,7 @@ def test_two_sided_check_catches_a_perturbation_that_stopped_perturbing(tmp_path
     import csv
     import json as _json
 
-    from benchmarks.__main__ import main
+    from benchmarks.cli import main
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -1,6 +1,6 @@
 import json
 
-from benchmarks.robustness import group_breakdown
+from benchmarks.metrics.robustness import group_breakdown
 
 
 def _row(i, label, score, groups):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.metrics import aggregate_video_score, all_metrics, binary_metrics, level_metrics
+from benchmarks.metrics.aggregate import aggregate_video_score
+from benchmarks.metrics.binary import all_metrics, binary_metrics, level_metrics
 
 
 def test_hand_computed_case():

@@ -9,10 +9,10 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 
-from benchmarks import bootstrap as boot
-from benchmarks.metrics import (aggregate_video_score, binary_metrics, eer, frame_rows, level_metrics,
-                                rescore_rows, tpr_at_fpr, youden_threshold)
-from benchmarks.robustness import corruption_error, group_breakdown, run_metrics, split_level, summarise
+from benchmarks.metrics import bootstrap as boot
+from benchmarks.metrics.aggregate import aggregate_video_score, rescore_rows
+from benchmarks.metrics.binary import binary_metrics, eer, frame_rows, level_metrics, tpr_at_fpr, youden_threshold
+from benchmarks.metrics.robustness import corruption_error, group_breakdown, run_metrics, split_level, summarise
 
 
 def test_extended_hand_computed_case():

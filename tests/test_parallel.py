@@ -6,10 +6,14 @@ import multiprocessing
 
 import pytest
 
-from benchmarks import results, runner
-from benchmarks.config import RunConfig
-from benchmarks.faces import FaceSettings
+from benchmarks import runner
+from benchmarks.config import FaceSettings, RunConfig, RunError
+from benchmarks.execution import placement
+from benchmarks.inference import device
+from benchmarks.inference.models import load_detectors
+from benchmarks.pipeline.video_rows import score_video
 from datasets.demo import generate_demo
+from reports import run_files as results
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +73,10 @@ def test_batches_across_videos_equal_per_video_batching(demo, baseline, tmp_path
     """Batches of 5 straddle (video, level) segments of 4 frames; 64 holds all 48 frames of the run. Every
     row must equal scoring each video and level on its own (`score_video` with batches of the 4 frames, as
     before batching across videos), and the buffer stays below one batch."""
-    from dataclasses import replace
 
     import datasets
     import perturbations
-    from benchmarks.cache import FaceCache
+    from benchmarks.pipeline.face_cache import FaceCache
 
     buffered: list[int] = []
     original = runner.queue_video
@@ -89,14 +92,14 @@ def test_batches_across_videos_equal_per_video_batching(demo, baseline, tmp_path
         assert_same_scores(baseline, result.run_dir)
         assert buffered and max(buffered) < batch_size
         buffered.clear()
-        cache, models = FaceCache(tmp_path / "cache"), runner.load_detectors(config)
+        cache, models = FaceCache(tmp_path / "cache"), load_detectors(config.detector_settings())
         levels = {name: perturbations.get(name) for name in config.levels}
         todo = [("meso", lvl) for lvl in config.levels]
         rows = {(r["video_id"], r["level"]): r for r in results.read_scores(result.run_dir)}
         for item in datasets.open("folder", str(demo), split="test"):
             crops = cache.get_or_extract(item.path, config.num_frames, config.faces)
-            alone_config = replace(config, batch_size=config.num_frames)
-            for alone in runner.score_video(item, crops, todo, models, alone_config, levels, cache):
+            for alone in score_video(item, crops, todo, models, config.video_settings(), levels,
+                                     batch_size=config.num_frames, aggregate=config.aggregate, cache=cache):
                 row = rows[item.video_id, alone["level"]]
                 assert float(row["score"]) == pytest.approx(float(alone["score"]), abs=1e-6)
                 assert list(map(float, row["frame_scores"].split())) == \
@@ -114,7 +117,7 @@ def test_scoring_whole_videos_in_workers_equals_scoring_in_the_main_process(demo
     assert_same_scores(main.run_dir, workers.run_dir)
     execution = json.loads((workers.run_dir / "manifest.json").read_text())["execution"]
     assert execution["score_in"] == "workers" and execution["worker_peak_rss_mb"] > 0
-    timing = json.loads((workers.run_dir / runner.TIMING_FILE).read_text())
+    timing = json.loads((workers.run_dir / results.TIMING_FILE).read_text())
     for level in levels:  # the workers' per-level timing reaches timing.json
         assert timing["levels"][level]["videos"] == 6 and timing["levels"][level]["detectors"]["meso"]["frames"] == 24
     assert not multiprocessing.active_children()
@@ -145,13 +148,13 @@ def test_interrupt_while_workers_score_keeps_written_videos_and_resumes(demo, ba
 def test_where_scoring_happens():
     import torch
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert runner.scoring_place(RunConfig(workers=2), cpu) == "workers"
-    assert runner.scoring_place(RunConfig(workers=1), cpu) == "main"  # nothing to share the work with
-    assert runner.scoring_place(RunConfig(workers=1, executor="ray"), cpu) == "workers"
-    assert runner.scoring_place(RunConfig(workers=2), gpu) == "main"  # one process owns the GPU
-    assert runner.scoring_place(RunConfig(workers=2, score_in="main"), cpu) == "main"
-    with pytest.raises(runner.RunError, match="--score-in main"):
-        runner.scoring_place(RunConfig(workers=2, score_in="workers"), gpu)
+    assert placement.scoring_place(RunConfig(workers=2), cpu) == "workers"
+    assert placement.scoring_place(RunConfig(workers=1), cpu) == "main"  # nothing to share the work with
+    assert placement.scoring_place(RunConfig(workers=1, executor="ray"), cpu) == "workers"
+    assert placement.scoring_place(RunConfig(workers=2), gpu) == "main"  # one process owns the GPU
+    assert placement.scoring_place(RunConfig(workers=2, score_in="main"), cpu) == "main"
+    with pytest.raises(RunError, match="--score-in main"):
+        placement.scoring_place(RunConfig(workers=2, score_in="workers"), gpu)
 
 
 def test_execution_settings_do_not_change_the_fingerprint(demo, tmp_path):
@@ -212,16 +215,18 @@ def test_interrupt_drops_buffered_videos_and_resume_redoes_them(demo, baseline, 
 
 def test_batch_size_defaults_by_device():
     import torch
-    assert runner.batch_size_for(None, torch.device("cpu")) == runner.CPU_BATCH
-    assert runner.batch_size_for(None, torch.device("cuda")) == runner.GPU_BATCH
-    assert runner.batch_size_for(3, torch.device("cpu")) == 3
-    with pytest.raises(runner.RunError, match="--batch-size"):
-        runner.batch_size_for(0, torch.device("cpu"))
+    assert device.batch_size_for(None, torch.device("cpu")) == device.CPU_BATCH
+    assert device.batch_size_for(None, torch.device("cuda")) == device.GPU_BATCH
+    assert device.batch_size_for(3, torch.device("cpu")) == 3
+    with pytest.raises(RunError, match="--batch-size"):
+        device.batch_size_for(0, torch.device("cpu"))
 
 
 def test_scoring_uses_one_thread_only_while_workers_extract_on_every_core():
     import torch
-    from benchmarks.executors import FaceStageStats, InProcessExecutor, PoolExecutor, default_workers
+
+    from benchmarks.execution.face_jobs import FaceStageStats
+    from benchmarks.execution.local import InProcessExecutor, PoolExecutor, default_workers
     default = torch.get_num_threads()
     pool = PoolExecutor(default_workers())
     threads = runner.InferenceThreads(pool)
@@ -242,9 +247,9 @@ def test_scoring_uses_one_thread_only_while_workers_extract_on_every_core():
 
 
 def test_unknown_or_absent_device_is_a_clear_error():
-    with pytest.raises(runner.RunError, match="device"):
-        runner.resolve_device("tpu")
-    assert runner.resolve_device("auto").type in ("cuda", "mps", "cpu")
+    with pytest.raises(RunError, match="device"):
+        device.resolve_device("tpu")
+    assert device.resolve_device("auto").type in ("cuda", "mps", "cpu")
 
 
 def test_mixed_precision_is_close_to_fp32_and_recorded(demo, tmp_path, baseline):
@@ -259,5 +264,5 @@ def test_mixed_precision_is_close_to_fp32_and_recorded(demo, tmp_path, baseline)
     gaps = [abs(float(a["score"]) - float(b["score"])) for a, b in zip(rows_a, rows_b) if a["status"] == "ok"]
     assert max(gaps) < 0.05 and max(gaps) > 1e-6
     assert json.loads((mixed.run_dir / "manifest.json").read_text())["config"]["precision"] == "bf16"
-    with pytest.raises(runner.RunError, match="unknown --precision"):
-        runner.check_precision(torch.device("cpu"), "int8")
+    with pytest.raises(RunError, match="unknown --precision"):
+        device.check_precision(torch.device("cpu"), "int8")

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import perturbations
-from perturbations import spec as spec_module
 
 
 def video(n=8, size=64, seed=0):

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import detectors
-from benchmarks import results, runner
-from benchmarks.__main__ import main
+from benchmarks import runner
+from benchmarks.cli import main
 from benchmarks.config import RunConfig
-from benchmarks.perturbed_cache import PerturbedCache, PerturbedLevel
+from benchmarks.pipeline.perturbed_cache import PerturbedCache, PerturbedLevel
 from datasets.demo import generate_demo
+from reports import run_files as results
 
 N_VIDEOS = 3
 LEVELS = ["none", "heavy", "VC:3@video"]  # an imgaug level, and a re-encode of the file with re-detection
@@ -38,7 +39,7 @@ def rows_of(run_dir) -> list[tuple]:
 
 
 def level_timing(run_dir) -> dict:
-    return json.loads((run_dir / runner.TIMING_FILE).read_text())["levels"]
+    return json.loads((run_dir / "timing.json").read_text())["levels"]
 
 
 def test_a_later_run_loads_the_perturbed_crops_and_scores_the_same(demo, tmp_path):

@@ -6,12 +6,14 @@ import os
 import sys
 
 import pytest
+import torch
 
 import detectors
-
 from benchmarks import runner
-from benchmarks.config import RunConfig
-from benchmarks.executors import RAY_MISSING, RayExecutor
+from benchmarks.config import RunConfig, RunError
+from benchmarks.execution import placement
+from benchmarks.execution.ray_cluster import RAY_MISSING, RayExecutor
+from reports import run_files as results
 from tests.test_parallel import assert_same_scores, config_for, demo  # noqa: F401 (fixture)
 
 
@@ -66,14 +68,14 @@ def test_ray_inference_actors_give_the_same_scores(demo, tmp_path):
     timing = json.loads((again.run_dir / "timing.json").read_text())
     assert_same_scores(local.run_dir, again.run_dir)
     reused = sum(d["reused"] for level in timing["levels"].values() for d in level["detectors"].values())
-    assert reused == sum(r["status"] == "ok" for r in runner.results.read_scores(again.run_dir)) > 0
+    assert reused == sum(r["status"] == "ok" for r in results.read_scores(again.run_dir)) > 0
 
 
 def test_actors_need_ray_and_count_gpus():
-    from benchmarks.ray_actors import actor_count
-    with pytest.raises(runner.RunError, match="--executor ray"):
-        runner.scoring_place(RunConfig(detectors=["meso"], score_in="actors"), runner.torch.device("cpu"))
-    assert runner.scoring_place(RunConfig(detectors=["meso"], executor="ray"), runner.torch.device("cuda")) == "actors"
+    from benchmarks.execution.actors import actor_count
+    with pytest.raises(RunError, match="--executor ray"):
+        placement.scoring_place(RunConfig(detectors=["meso"], score_in="actors"), torch.device("cpu"))
+    assert placement.scoring_place(RunConfig(detectors=["meso"], executor="ray"), torch.device("cuda")) == "actors"
     assert actor_count(0, "cuda", 4.0, 2.0) == 4 and actor_count(2, "cuda", 4.0, 2.0) == 2
     assert actor_count(0, "cpu", 0.0, 2.0) == 1 and actor_count(3, "cpu", 0.0, 8.0) == 3
     with pytest.raises(ValueError, match="no GPUs"):
@@ -84,7 +86,8 @@ def test_actors_need_ray_and_count_gpus():
 
 def test_an_address_where_nothing_listens_is_a_one_line_error_at_once():
     import socket
-    from benchmarks.executors import _check_reachable
+
+    from benchmarks.execution.ray_cluster import check_reachable as _check_reachable
     with socket.socket() as probe:  # a port that was free a moment ago and is closed now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -98,7 +101,6 @@ def test_an_address_where_nothing_listens_is_a_one_line_error_at_once():
 def test_a_local_run_interrupted_resumes_on_ray_actors(demo, tmp_path, monkeypatch):
     """Resume works across executors: the run folder is the same whatever scores the rest."""
     ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
-    from benchmarks import results
     complete = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "complete", workers=1), progress=False)
     written: list[int] = []
     original = results.ScoresWriter.write

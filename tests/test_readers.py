@@ -2,7 +2,6 @@
 and label files (placeholder .mp4 files: readers never decode), and on the real samples."""
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -149,7 +148,7 @@ def dfdc(tmp_path) -> Path:
     test = tmp_path / "test_videos"
     test.mkdir()
     rows = [("aaa.mp4", 0), ("bbb.mp4", 1), ("ccc.mp4", 1)]
-    (test / "labels.csv").write_text("filename,label\n" + "".join(f"{n},{l}\n" for n, l in rows), encoding="utf-8")
+    (test / "labels.csv").write_text("filename,label\n" + "".join(f"{n},{lab}\n" for n, lab in rows), encoding="utf-8")
     for name, _ in rows:
         touch(test, name)
     return tmp_path

@@ -81,7 +81,7 @@ def test_predicts_one_finite_probability_per_frame(name, built):
     p = det.predict(x)
     assert isinstance(p, np.ndarray) and p.shape == (N_FRAMES,), p.shape
     assert np.all(np.isfinite(p)) and np.all((p >= 0) & (p <= 1)), p
-    if getattr(det, "temporal", False):      # one clip: every frame carries the clip's score
+    if det.temporal:      # one clip: every frame carries the clip's score
         assert np.all(p == p[0]), p
     assert np.array_equal(det.predict(x), p)                          # inference is deterministic
     assert not det.model.training                                     # predict leaves the model in eval mode

@@ -11,8 +11,8 @@ import markdown
 import numpy as np
 
 import reports
-from benchmarks import results
-from benchmarks.robustness import run_metrics
+from benchmarks.metrics.robustness import run_metrics
+from reports import run_files as results
 
 LEVELS = ("none", "GB:1", "GB:2", "heavy")
 

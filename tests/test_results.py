@@ -1,6 +1,6 @@
 import json
 
-from benchmarks import results
+from reports import run_files as results
 
 
 def row(video, level="none", status="ok"):

@@ -7,7 +7,7 @@ import typing
 import pytest
 
 from reports import run_files
-from reports.run_files import OPTIONAL_COLUMNS, SCORE_COLUMNS, ScoresWriter, ScoreRow, read_scores
+from reports.run_files import OPTIONAL_COLUMNS, SCORE_COLUMNS, ScoreRow, ScoresWriter, read_scores
 from tests.conftest import PROJECT_ROOT
 
 

@@ -9,10 +9,12 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmarks import results, runner
-from benchmarks.config import RunConfig
-from benchmarks.video import write_video
+from benchmarks import runner
+from benchmarks.config import RunConfig, RunError
+from benchmarks.inference.batching import BatchScorer
+from benchmarks.pipeline.decode import write_video
 from datasets.demo import generate_demo
+from reports import run_files as results
 
 
 @pytest.fixture(scope="session")
@@ -58,13 +60,13 @@ def test_run_writes_scores_metrics_manifest_and_report(small_demo, cache_dir, tm
 
 def test_detectors_see_identical_pixels(small_demo, cache_dir, tmp_path, monkeypatch):
     seen: dict[str, list[str]] = {}
-    original = runner.BatchScorer.submit
+    original = BatchScorer.submit
 
     def recording(self, video, row, faces, level):
         seen.setdefault(row["detector"], []).append(hashlib.sha256(faces.tobytes()).hexdigest())
         return original(self, video, row, faces, level)
 
-    monkeypatch.setattr(runner.BatchScorer, "submit", recording)
+    monkeypatch.setattr(BatchScorer, "submit", recording)
     runner.run(config_for(small_demo, cache_dir, tmp_path / "run", detectors=["meso", "meso4"], levels=["heavy"]),
                progress=False)
     assert seen["meso"] == seen["meso4"] and len(seen["meso"]) == 12
@@ -78,11 +80,13 @@ def test_detectors_see_identical_pixels(small_demo, cache_dir, tmp_path, monkeyp
 def test_perturbed_scores_are_reproducible(small_demo, cache_dir, tmp_path):
     a = runner.run(config_for(small_demo, cache_dir, tmp_path / "a"), progress=False)
     b = runner.run(config_for(small_demo, cache_dir, tmp_path / "b"), progress=False)
-    key = lambda r: (r["video_id"], r["level"])
+    def key(r):
+        return (r["video_id"], r["level"])
     assert sorted((key(r), r["score"]) for r in results.read_scores(a.run_dir)) == \
         sorted((key(r), r["score"]) for r in results.read_scores(b.run_dir))
     c = runner.run(config_for(small_demo, cache_dir, tmp_path / "c", seed=5), progress=False)
-    heavy = lambda d: {r["video_id"]: r["score"] for r in results.read_scores(d) if r["level"] == "heavy"}
+    def heavy(d):
+        return {r["video_id"]: r["score"] for r in results.read_scores(d) if r["level"] == "heavy"}
     assert heavy(a.run_dir) != heavy(c.run_dir)
 
 
@@ -150,16 +154,16 @@ def test_missing_weights_is_a_clear_error(small_demo, cache_dir, tmp_path):
 
 def test_out_folder_of_another_configuration_is_refused(small_demo, cache_dir, tmp_path):
     runner.run(config_for(small_demo, cache_dir, tmp_path / "run"), progress=False)
-    with pytest.raises(runner.RunError, match="different configuration"):
+    with pytest.raises(RunError, match="different configuration"):
         runner.run(config_for(small_demo, cache_dir, tmp_path / "run", seed=9), progress=False)
 
 
 def test_worker_side_modules_and_the_cli_parser_do_not_import_sklearn():
-    """Scoring workers and the forkserver import benchmarks.runner, and every command builds the whole parser;
+    """Scoring workers and the forkserver import the execution jobs, and every command builds the whole parser;
     sklearn (0.6 s) is for metrics at the end."""
     import subprocess
     import sys
-    code = ("import sys, benchmarks.runner, benchmarks.video_jobs, benchmarks.ray_actors, benchmarks.__main__ as m; "
+    code = ("import sys, benchmarks.execution.jobs, benchmarks.execution.actors, benchmarks.cli as m; "
             "m.build_parser(); assert 'sklearn' not in sys.modules, 'sklearn imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from benchmarks import results, runner
+from benchmarks import runner
 from benchmarks.config import RunConfig
 from datasets.demo import generate_demo
+from reports import run_files as results
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,13 @@ from safetensors.torch import save_file
 
 import detectors
 import perturbations
-from benchmarks import results, runner
-from benchmarks.__main__ import main
+from benchmarks import runner
+from benchmarks.cli import main
 from benchmarks.config import RunConfig
-from benchmarks.score_cache import ScoreCache, detector_fingerprint, level_fingerprint
+from benchmarks.inference.models import load_detectors
+from benchmarks.inference.score_cache import ScoreCache, detector_fingerprint, level_fingerprint
 from datasets.demo import generate_demo
+from reports import run_files as results
 
 N_VIDEOS, N_FRAMES = 4, 4
 COMPARED = ("video_id", "detector", "level", "score", "n_frames", "frame_scores", "frame_indices", "params", "status")
@@ -40,7 +42,7 @@ def rows_of(run_dir, level=None) -> list[tuple]:
 
 
 def detector_timing(run_dir) -> dict:
-    timing = json.loads((run_dir / runner.TIMING_FILE).read_text())
+    timing = json.loads((run_dir / "timing.json").read_text())
     return {level: entry["detectors"]["meso"] for level, entry in timing["levels"].items()}
 
 
@@ -87,8 +89,8 @@ def test_other_weights_or_random_init_are_not_reused(demo, tmp_path):
     assert all(entry["reused"] == 0 for entry in detector_timing(tuned.run_dir).values())
     random = runner.run(config_for(demo, cache, tmp_path / "random", weights={}, random_init=True), progress=False)
     assert all(entry["reused"] == 0 for entry in detector_timing(random.run_dir).values())
-    assert detector_fingerprint("meso", runner.load_detectors(config_for(demo, cache, tmp_path, weights={},
-                                                                            random_init=True))["meso"], {}, {}) is None
+    assert detector_fingerprint("meso", load_detectors(config_for(demo, cache, tmp_path, weights={},
+                                                                random_init=True).detector_settings())["meso"], {}, {}) is None
 
 
 def test_a_damaged_entry_is_a_miss_and_is_rewritten(demo, tmp_path):

@@ -1,15 +1,17 @@
 """Cost accounting: timing.json in the run folder (face stage, per level perturbation and inference), resumed
 runs add to it, and the report shows it as a Cost table. Values are checked for presence and consistency only;
-speed is measured by `benchmarks.bench_throughput`, never here."""
+speed is measured by `tools.bench_throughput`, never here."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from benchmarks import results, runner
+from benchmarks import runner
 from benchmarks.config import RunConfig
+from benchmarks.run_folder.timing import TIMING_SCHEMA
 from datasets.demo import generate_demo
+from reports import run_files as results
 from reports.tables import cost_table
 
 N_VIDEOS, N_FRAMES = 4, 4
@@ -30,7 +32,7 @@ def config_for(demo, cache, out, **kw) -> RunConfig:
 
 
 def timing_of(run_dir) -> dict:
-    return json.loads((run_dir / runner.TIMING_FILE).read_text())
+    return json.loads((run_dir / results.TIMING_FILE).read_text())
 
 
 def numbers(data):
@@ -55,7 +57,7 @@ def assert_levels_complete(timing: dict, videos: int) -> None:
 def test_a_run_records_where_its_time_went(demo, tmp_path):
     first = runner.run(config_for(demo, tmp_path / "cache", tmp_path / "first"), progress=False)
     timing = timing_of(first.run_dir)
-    assert timing["schema"] == runner.TIMING_SCHEMA and len(timing["sessions"]) == 1
+    assert timing["schema"] == TIMING_SCHEMA and len(timing["sessions"]) == 1
     assert all(n >= 0 for n in numbers(timing))
     faces = timing["faces"]
     assert faces["jobs"] == faces["extracted"] == N_VIDEOS and faces["cache_hits"] == 0  # a fresh cache

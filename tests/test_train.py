@@ -11,11 +11,11 @@ import torch
 
 import datasets
 import detectors
-from benchmarks.__main__ import main
-from benchmarks.faces import FaceSettings
-from benchmarks.train import TrainConfig, backbone_parameters, lr_factor, train
-from benchmarks.train_data import Augmentation, TrainVideo, epoch_inputs, epoch_samples, load_videos, sample_order
-from benchmarks.train_split import identities, split_videos
+from benchmarks.cli import main
+from benchmarks.config import FaceSettings
+from benchmarks.training.data import Augmentation, TrainVideo, epoch_inputs, epoch_samples, load_videos, sample_order
+from benchmarks.training.split import identities, split_videos
+from benchmarks.training.train import TrainConfig, backbone_parameters, lr_factor, train
 from datasets.base import VideoItem
 
 

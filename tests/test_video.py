@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from benchmarks.video import (
+from benchmarks.pipeline.decode import (
     FrameSample,
     VideoReadError,
     count_frames,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import detectors
-from benchmarks.__main__ import main
+from benchmarks.cli import main
 from detectors.checkpoints import sha256_file
 from tests.conftest import shared_path
 

@@ -320,9 +320,10 @@ def test_dfbench_efficientnetb4(tmp_path) -> None:
 
 def test_clip_detector_runs_end_to_end_through_the_runner(tmp_path):
     """resnet-lstm (random init) on a tiny generated demo: one clip per video, scores in [0, 1]."""
-    from benchmarks import results, runner
+    from benchmarks import runner
     from benchmarks.config import RunConfig
     from datasets.demo import generate_demo
+    from reports import run_files as results
 
     root = tmp_path / "demo"
     generate_demo(root, seed=6, n_train=0, n_test=2, frames=8)

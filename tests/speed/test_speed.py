@@ -13,8 +13,10 @@ import torch
 
 import detectors
 import perturbations
-from benchmarks.faces import FaceSettings, extract_faces, make_detector
-from benchmarks.video import read_frames
+from benchmarks.config import FaceSettings
+from benchmarks.pipeline.decode import read_frames
+from benchmarks.pipeline.face_detectors import make_detector
+from benchmarks.pipeline.faces import extract_faces
 from datasets.demo import generate_demo
 
 

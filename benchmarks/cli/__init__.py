@@ -1,0 +1,44 @@
+"""Command line: `python -m benchmarks COMMAND` (see README). Every subcommand is a module of this package with
+`add_parser(subparsers)`, which sets the handler; `COMMANDS` lists them explicitly, in the order `--help` shows.
+
+Building the parser imports no torch and no scikit-learn: each handler reaches the library through the lazy
+package face (`benchmarks.run`, `benchmarks.report`, `benchmarks.train`), so mistakes in arguments are reported
+at once.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import cache, datasets, gallery, gate, listing, report, run, train, weights
+
+EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
+         "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
+         "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
+
+# In the order `--help` lists them; `gate` adds `baseline` and `check`.
+COMMANDS = (run, listing, report, cache, datasets, gallery, gate, train, weights)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Robustness benchmark for deepfake "
+                                     "video detectors: AUC, AP and accuracy under perturbations.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+

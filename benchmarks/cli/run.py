@@ -1,0 +1,130 @@
+"""`python -m benchmarks run`: a detector x level benchmark on a dataset, written to a run folder."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import benchmarks
+import perturbations
+from reports.tables import column_label, main_table
+
+from ..config import RunConfig
+from ..execution.local import SCORING_MODULE, default_workers, start_forkserver
+from .arguments import add_data_args, add_metric_args, csv_list, detector_options, face_settings, weights_map
+from .datasets import add_dataset_option_args, dataset_options
+
+
+def add_parser(subparsers) -> None:
+    run = subparsers.add_parser("run", help="benchmark detectors under perturbation levels",
+                         description="Benchmark detectors on a dataset at perturbation levels; the clean level "
+                         "`none` is always included. Writes scores.csv, metrics.json, manifest.json and report.md "
+                         "to the run folder; an interrupted run resumes when the same command is run again.")
+    run.add_argument("--detector", default="meso", type=csv_list, help="detector name or comma list (default meso)")
+    run.add_argument("--level", default="heavy",
+                     help="level spec or comma list (default heavy; `none` is always added): named levels none, "
+                     "flip, heavy, df-mix, df-mild, df-severe; one step at a severity 1-5 such as GB:3 or JPEG:5; "
+                     "steps joined with + (JPEG:5+GNC:2); groups all, df:3 (seven DeeperForensics types at "
+                     "severity 3), df:all (35 levels), df:mix (random DeeperForensics mixtures)")
+    run.add_argument("--levels-file", action="append", default=[], metavar="TOML",
+                     help="add the levels defined in a TOML file (see perturbations/README.md); repeatable")
+    run.add_argument("--apply-at", choices=["face", "frame"], default="face",
+                     help="face (default): perturb the cached face crops, isolating the detector; frame: perturb "
+                     "full frames before face detection (end to end; slower, no face cache for perturbed levels)")
+    run.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
+                     help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); "
+                     "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
+    run.add_argument("--random-init", action="store_true", help="allow untrained detectors (marked in the report)")
+    run.add_argument("--backbone-weights", action="append", default=[], metavar="[NAME=]PATH",
+                     help="local ImageNet weights for a zoo detector's backbone (never downloaded); without them "
+                     "a random backbone is used and the report says so")
+    run.add_argument("--detector-option", action="append", default=[], metavar="[NAME:]KEY=VALUE",
+                     help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models")
+    add_data_args(run, "test")
+    add_dataset_option_args(run)
+    run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
+    run.add_argument("--batch-size", type=int, default=None, metavar="N",
+                     help="frames per forward pass, filled across consecutive videos for frame models; clip models "
+                     "get one video per call (default: 8 on CPU, where small batches are faster, 64 on a GPU)")
+    add_metric_args(run, defaults=True)
+    run.add_argument("--max-videos", type=int, help="use only the first N videos of the split")
+    run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "
+                     "same configuration, which is resumed)")
+    run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes decoding videos and detecting faces while the main process scores "
+                     "(default: the number of cores; 1 = all in the main process). With --executor ray: the "
+                     "CPUs of the local Ray instance")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local (default): a process pool on this machine; ray: Ray tasks on a cluster or a local Ray instance "
+                     '(pip install -e ".[ray]"); data and --cache-dir must be on storage every node sees')
+    run.add_argument("--ray-address", metavar="HOST:PORT",
+                     help="connect to a running Ray cluster (e.g. the head node's 10.0.0.1:6379, or 'auto'); "
+                     "default: start a local Ray instance")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                     help="inference device (default auto: cuda if available, else mps, else cpu)")
+    run.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                     help="inference arithmetic: fp32 (default), or mixed precision with torch.autocast in float16 "
+                     "(for GPUs) or bfloat16 (GPUs, CPUs with bf16 units). Mixed precision changes the scores "
+                     "slightly, so it is part of the run's identity and of the score-cache key")
+    run.add_argument("--score-in", choices=["auto", "main", "workers", "actors"], default="auto",
+                     help="where videos are perturbed and scored: workers (each worker process or Ray task does whole "
+                     "videos with its own copy of the detectors, on the CPU), main (the main process, fed by the "
+                     "face workers; batches span videos), actors (with --executor ray: Ray tasks perturb, Ray actors "
+                     "holding the detectors score, one per GPU of the cluster), auto (default: workers on the CPU "
+                     "with --workers > 1 or Ray, actors with Ray on cuda, main on a local GPU). Scores are the same "
+                     "either way")
+    run.add_argument("--actors", type=int, default=0, metavar="N",
+                     help="inference actors for --score-in actors (default: one per GPU of the Ray cluster with "
+                     "--device cuda, one on the CPU)")
+    run.add_argument("--cache-perturbed", action="store_true",
+                     help="store each video's perturbed crops per level in the cache directory and load them in later "
+                     "runs instead of perturbing again (a run that adds a detector then skips re-encoding, "
+                     "re-detection and imgaug); about 4 MB per video and level on disk, so off by default")
+    run.add_argument("--no-score-cache", dest="score_cache", action="store_false",
+                     help="score everything again instead of reusing rows that earlier runs computed from identical "
+                     "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
+    run.set_defaults(handler=main)
+
+
+def start_workers_early(args: argparse.Namespace) -> None:
+    """Start the local pool's forkserver before this process imports torch, so both imports (about 1 s each) run
+    at once; `run` starts it too, and a running server is kept."""
+    if args.executor != "local" or (args.workers or default_workers()) < 2:
+        return
+    scoring_workers = args.score_in in ("auto", "workers") and args.device in ("auto", "cpu")
+    start_forkserver((SCORING_MODULE,) if scoring_workers else ())
+
+
+def workers(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.ray_address and args.executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+    return args.workers or default_workers()
+
+
+def main(args: argparse.Namespace) -> int:
+    start_workers_early(args)
+    for levels_file in args.levels_file:
+        perturbations.load_levels_file(levels_file)
+    config = RunConfig(detectors=args.detector, levels=perturbations.expand(args.level), dataset=args.dataset,
+                       apply_at=args.apply_at, levels_files=[str(Path(f).resolve()) for f in args.levels_file],
+                       data_root=args.data_root, split=args.split, dataset_options=dataset_options(args),
+                       weights=weights_map(args.weights, args.detector),
+                       random_init=args.random_init, num_frames=args.frames, seed=args.seed,
+                       batch_size=args.batch_size, max_videos=args.max_videos, cache_dir=args.cache_dir,
+                       aggregate=args.aggregate, bootstrap=args.bootstrap, reference=args.reference,
+                       backbone_weights={k: v for k, v in weights_map(args.backbone_weights, args.detector).items()
+                                         if v},
+                       detector_options=detector_options(args.detector_option, args.detector),
+                       out=args.out, faces=face_settings(args), workers=workers(args), executor=args.executor,
+                       ray_address=args.ray_address, device=args.device, score_cache=args.score_cache,
+                       score_in=args.score_in, actors=args.actors, precision=args.precision,
+                       cache_perturbed=args.cache_perturbed)
+    result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
+    entries = [m.to_dict() for m in result.metrics]
+    several = len(config.detectors) > 1
+    print(main_table(entries, [column_label(e, several) for e in entries]))
+    print(f"\nrun folder: {result.run_dir}  (report.md, scores.csv, metrics.json, manifest.json)")
+    return 0

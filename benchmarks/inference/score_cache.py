@@ -1,0 +1,164 @@
+"""Scores already computed for identical inputs, reused by later runs (in the cache root, next to the faces).
+
+A second run that adds a level or a detector then scores only what is new: the clean level every run includes,
+and every level it shares with an earlier run, come from here. A row is reused only when everything its score
+depends on is unchanged: the face crops (the face-cache key: video bytes, frames, face settings, decoder and
+detector runtimes), the level's steps with all their parameters and its seed for this video, the detector's
+name, weights (sha256), options, input contract and the source files of its classes, the frame aggregation,
+the device type, the installed versions of the libraries that compute pixels and scores, and a hash of the
+project's own code (any edit to `benchmarks`, `detectors` or `perturbations` starts afresh). Batch size and
+worker count are not part of it: they change scores by float noise only (equal to 1e-6, tested).
+Randomly initialised detectors are never cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import detectors
+from reports.run_files import write_json
+
+from ..config import DetectorSettings
+
+__all__ = ["ScoreCache", "ScoreReuse", "code_fingerprint", "detector_fingerprint", "level_fingerprint"]
+
+FORMAT = 1
+ROW_FIELDS = ("score", "n_frames", "frame_scores", "frame_indices", "params", "status", "message")
+LIBRARIES = ("torch", "numpy", "opencv-python", "av", "pyimgaug", "scikit-image", "timm", "torchvision")
+PACKAGES = ("benchmarks", "detectors", "perturbations")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the project's scoring code (.py and .toml of PACKAGES) and the library versions."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[2]  # the folder holding the packages
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".toml") and path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in LIBRARIES:
+        try:
+            digest.update(f"{name}={metadata.version(name)}\0".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name}=none\0".encode())
+    return digest.hexdigest()
+
+
+def level_fingerprint(level, apply_at: str) -> str:
+    """The level's steps with every parameter, their stages under `apply_at`, or a legacy transform's name."""
+    ops = [{"type": op.type.name,
+            "functions": {k: v for k, v in sorted(vars(op.type).items()) if isinstance(v, str) and k != "summary"},
+            "params": [[k, repr(v)] for k, v in op.params], "severity": op.severity, "stage": op.stage}
+           for op in level.ops]
+    transform = level.transform
+    legacy = f"{transform.__module__}.{transform.__qualname__}" if transform is not None else None
+    text = json.dumps({"name": level.name, "ops": ops, "legacy": legacy, "stages": list(level.stages(apply_at)),
+                       "apply_at": apply_at}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def detector_fingerprint(name: str, detector, options: dict, contract: dict) -> str | None:
+    """Identity of a loaded detector's scoring, or None when it must not be cached (random weights)."""
+    weights = detector.weights
+    if weights.random_init or not weights.sha256:
+        return None
+    sources = []
+    for cls in (type(detector), type(getattr(detector, "model", None))):
+        try:
+            source = inspect.getsourcefile(cls)
+        except TypeError:  # a built-in type
+            continue
+        if source and os.path.isfile(source):
+            sources.append(hashlib.sha256(Path(source).read_bytes()).hexdigest())
+    text = json.dumps({"name": name, "weights": weights.sha256, "architecture": weights.architecture,
+                       "format": weights.format, "options": options, "contract": contract, "sources": sources},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ScoreCache:
+    """One small JSON file per (face crops, level, seed, detector, aggregation, device) under `<root>/scores`."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "scores"
+
+    @staticmethod
+    def key(faces_key: str, level: str, seed: int, detector: str, aggregate: str, device: str) -> str:
+        text = f"{FORMAT}|{code_fingerprint()}|{faces_key}|{level}|{seed}|{detector}|{aggregate}|{device}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def path_for(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key}.json"
+
+    def load(self, key: str) -> dict | None:
+        """The stored row fields, or None when absent or damaged (a damaged entry is a miss)."""
+        try:
+            data = json.loads(self.path_for(key).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or set(data) != set(ROW_FIELDS):
+            return None
+        return data
+
+    def store(self, key: str, row: dict) -> None:
+        """Atomic (`write_json`): concurrent runs never read half an entry."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {f: row.get(f, "") for f in ROW_FIELDS})
+
+    def entries(self) -> int:
+        return sum(1 for _ in self.dir.rglob("*.json")) if self.dir.is_dir() else 0
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file()) if self.dir.is_dir() else 0
+
+    def clear(self) -> None:
+        """Delete all stored scores (only `<root>/scores`)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class ScoreReuse:
+    """Rows of earlier runs with identical inputs (`ScoreCache`), looked up before perturbing and stored once
+    a video's rows are complete."""
+
+    cache: ScoreCache
+    detectors: dict[str, str | None]  # name -> detector fingerprint (None: not cacheable)
+    levels: dict[str, str]  # name -> level fingerprint
+    aggregate: str
+    device: str
+
+    @classmethod
+    def for_run(cls, settings: DetectorSettings, *, root: Path, models: dict, levels: dict, device_type: str,
+                precision: str, apply_at: str, aggregate: str) -> "ScoreReuse":
+        fingerprints = {}
+        for name, det in models.items():
+            options = {**settings.detector_options.get(name, {}),
+                       "backbone_weights": settings.backbone_weights.get(name)}
+            fingerprints[name] = detector_fingerprint(name, det, options, detectors.input_contract(det))
+        arithmetic = device_type if precision == "fp32" else f"{device_type}+{precision}"
+        return cls(ScoreCache(root), fingerprints, {n: level_fingerprint(lv, apply_at) for n, lv in levels.items()},
+                   aggregate, arithmetic)
+
+    def key(self, faces_key: str, detector: str, level: str, seed: int) -> str | None:
+        """The entry of one (video's face crops, detector, level, seed); None when it cannot be cached."""
+        if not faces_key or self.detectors.get(detector) is None:
+            return None
+        return self.cache.key(faces_key, self.levels[level], seed, self.detectors[detector], self.aggregate,
+                              self.device)
+
+    def store(self, rows: list[dict], cache_keys: dict[int, str] | None) -> None:
+        """Store the rows at the positions of `cache_keys` (rows scored in this run)."""
+        for position, key in (cache_keys or {}).items():
+            row = rows[position]
+            if row.get("status") == "ok" or row.get("params"):  # scored, or lost its face to the perturbation
+                self.cache.store(key, row)

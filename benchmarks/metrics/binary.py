@@ -1,0 +1,172 @@
+"""Video- and frame-level metrics, all values from sklearn.metrics; undefined values are None with a stated reason.
+
+Conventions: label 1 = fake, scores are P(fake), a score >= threshold is called fake (the same convention as
+sklearn's `roc_curve`, so a threshold taken from it reproduces its operating point).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import sklearn.metrics
+
+from .aggregate import LOSS_EPS, parse_frame_scores
+from .names import ALL_METRIC_NAMES, LOWER_IS_BETTER, METRIC_NAMES, TWO_CLASS_METRICS  # noqa: F401 (re-exported)
+
+# The clean-level operating point: the threshold maximising Youden's J = TPR - FPR on level `none`
+# (the same argmax as balanced accuracy), kept fixed for every perturbed level as a deployed detector would.
+THRESHOLD_RULE = "Youden's J (max TPR - FPR, equivalently max balanced accuracy) on the clean level `none`"
+
+
+@dataclass
+class LevelMetrics:
+    detector: str
+    level: str
+    n_scored: int
+    n_real: int
+    n_fake: int
+    n_skipped: int
+    auc: float | None = None
+    ap: float | None = None
+    accuracy: float | None = None
+    log_loss: float | None = None
+    balanced_accuracy: float | None = None
+    eer: float | None = None
+    tpr_at_fpr_1: float | None = None
+    tpr_at_fpr_5: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    confusion: dict | None = None
+    threshold: float = 0.5
+    undefined: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- operating points
+
+def eer(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Equal error rate: where FPR = FNR on sklearn's ROC curve, linearly interpolated between its points."""
+    fpr, tpr, _ = sklearn.metrics.roc_curve(labels, scores)
+    fnr = 1 - tpr
+    diff = fnr - fpr                      # decreasing from 1 to -1 along the curve
+    i = int(np.argmax(diff <= 0))
+    if i == 0 or diff[i] == 0:
+        return float(fpr[i])
+    w = diff[i - 1] / (diff[i - 1] - diff[i])
+    return float(fpr[i - 1] + w * (fpr[i] - fpr[i - 1]))
+
+
+def tpr_at_fpr(labels: Sequence[int], scores: Sequence[float], target: float) -> float:
+    """Highest TPR among ROC operating points with FPR <= target (an achievable threshold, no interpolation)."""
+    fpr, tpr, _ = sklearn.metrics.roc_curve(labels, scores)
+    return float(np.max(tpr[fpr <= target + 1e-12]))
+
+
+def youden_threshold(labels: Sequence[int], scores: Sequence[float]) -> float | None:
+    """Threshold maximising TPR - FPR (ties: the highest threshold); None without both classes."""
+    y = np.asarray(labels, dtype=int)
+    if len(np.unique(y)) < 2:
+        return None
+    fpr, tpr, thresholds = sklearn.metrics.roc_curve(y, scores)
+    finite = np.isfinite(thresholds)
+    j = np.where(finite, tpr - fpr, -np.inf)
+    return float(thresholds[int(np.argmax(j))])
+
+
+# ---------------------------------------------------------------- the metric set
+
+def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict:
+    """All metrics of P(fake) scores against labels (1 = fake); threshold-based ones at `threshold`."""
+    y = np.asarray(labels, dtype=int)
+    p = np.asarray(scores, dtype=np.float64)
+    out: dict = {name: None for name in ALL_METRIC_NAMES}
+    out["confusion"] = None
+    undefined: dict[str, str] = {}
+    if len(y) == 0:
+        for name in ALL_METRIC_NAMES:
+            undefined[name] = "no scored videos"
+        out["undefined"] = undefined
+        return out
+    if not np.all(np.isfinite(p)):
+        raise ValueError("scores contain NaN or infinity")
+    pred = (p >= threshold).astype(int)
+    out["accuracy"] = float(sklearn.metrics.accuracy_score(y, pred))
+    out["log_loss"] = float(sklearn.metrics.log_loss(y, np.clip(p, LOSS_EPS, 1 - LOSS_EPS), labels=[0, 1]))
+    prec, rec, f1, _ = sklearn.metrics.precision_recall_fscore_support(y, pred, labels=[1], average="binary", zero_division=0.0)
+    out.update(precision=float(prec), recall=float(rec), f1=float(f1))
+    tn, fp, fn, tp = (int(v) for v in sklearn.metrics.confusion_matrix(y, pred, labels=[0, 1]).ravel())
+    out["confusion"] = {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
+    if len(np.unique(y)) < 2:
+        only = "fake" if y[0] == 1 else "real"
+        for name in TWO_CLASS_METRICS:
+            undefined[name] = f"only one class among scored videos (all {only})"
+    else:
+        out["auc"] = float(sklearn.metrics.roc_auc_score(y, p))
+        out["ap"] = float(sklearn.metrics.average_precision_score(y, p))
+        out["balanced_accuracy"] = float(sklearn.metrics.balanced_accuracy_score(y, pred))
+        out["eer"] = eer(y, p)
+        out["tpr_at_fpr_1"] = tpr_at_fpr(y, p, 0.01)
+        out["tpr_at_fpr_5"] = tpr_at_fpr(y, p, 0.05)
+    out["undefined"] = undefined
+    return out
+
+
+def scored_arrays(rows: Iterable[dict], detector: str, level: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(video ids, labels, scores) of the scored (status ok) rows of one detector x level."""
+    scored = [r for r in rows if r["detector"] == detector and r["level"] == level and r["status"] == "ok"]
+    return ([r.get("video_id", "") for r in scored], np.array([int(r["label"]) for r in scored], dtype=int),
+            np.array([float(r["score"]) for r in scored], dtype=np.float64))
+
+
+def level_metrics(rows: Iterable[dict], detector: str, level: str, threshold: float = 0.5) -> LevelMetrics:
+    """Metrics for one detector x level from score rows (dicts as in scores.csv)."""
+    rows = list(rows)
+    selected = [r for r in rows if r["detector"] == detector and r["level"] == level]
+    _, y, p = scored_arrays(selected, detector, level)
+    values = binary_metrics(y, p, threshold)
+    return LevelMetrics(detector=detector, level=level, n_scored=len(y), n_real=int(np.sum(y == 0)),
+                        n_fake=int(np.sum(y == 1)), n_skipped=len(selected) - len(y), threshold=threshold, **values)
+
+
+def all_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str]) -> list[LevelMetrics]:
+    return [level_metrics(rows, d, lv) for d in detectors for lv in levels]
+
+
+def frame_rows(rows: Iterable[dict]) -> list[dict]:
+    """One pseudo-row per frame (label of its video), for frame-level metrics from `frame_scores`."""
+    out = []
+    for r in rows:
+        if r["status"] != "ok":
+            continue
+        for i, s in enumerate(parse_frame_scores(r.get("frame_scores", ""))):
+            out.append({**r, "video_id": f"{r['video_id']}#{i}", "score": s, "frame_scores": ""})
+    return out
+
+
+def clean_threshold_metrics(rows: list[dict], detector: str, level: str, clean_threshold: float | None) -> dict:
+    """Accuracy and balanced accuracy of `level` at the threshold chosen on the clean level."""
+    if clean_threshold is None:
+        return {"threshold_clean": None, "accuracy_at_clean": None, "balanced_accuracy_at_clean": None}
+    m = level_metrics(rows, detector, level, clean_threshold)
+    return {"threshold_clean": clean_threshold, "accuracy_at_clean": m.accuracy,
+            "balanced_accuracy_at_clean": m.balanced_accuracy}
+
+
+def roc_points(y: np.ndarray, p: np.ndarray) -> dict | None:
+    """ROC curve points (sklearn) for the report's figure; None without both classes."""
+    if len(np.unique(y)) < 2:
+        return None
+    fpr, tpr, _ = sklearn.metrics.roc_curve(y, p)
+    return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
+
+
+def score_histogram(y: np.ndarray, p: np.ndarray, bins: int = 20) -> dict:
+    """Counts of real and fake scores in equal bins over [0, 1], for the report's histogram figure."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return {"edges": [float(e) for e in edges],
+            "real": np.histogram(np.clip(p[y == 0], 0, 1), edges)[0].tolist(),
+            "fake": np.histogram(np.clip(p[y == 1], 0, 1), edges)[0].tolist()}

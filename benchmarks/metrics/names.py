@@ -1,0 +1,14 @@
+"""The metrics' vocabulary, defined once and free of scikit-learn (the command line's parser reads it)."""
+from __future__ import annotations
+
+METRIC_NAMES = ("auc", "ap", "accuracy", "log_loss")
+# Every metric binary_metrics returns (confusion is a dict and not listed).
+ALL_METRIC_NAMES = METRIC_NAMES + ("balanced_accuracy", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5",
+                                   "precision", "recall", "f1")
+# Metrics that need both classes among the scored videos.
+TWO_CLASS_METRICS = ("auc", "ap", "balanced_accuracy", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5")
+LOWER_IS_BETTER = frozenset({"log_loss", "eer"})
+GATE_METRICS = METRIC_NAMES  # what the regression gate can check
+DEFAULT_MAX_DROP = 0.02  # the gate's default absolute tolerance
+DEFAULT_RESAMPLES = 1000  # bootstrap resamples for 95% intervals
+DEFAULT_CONFIDENCE = 0.95

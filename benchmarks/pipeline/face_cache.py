@@ -1,0 +1,191 @@
+"""On-disk cache of face crops, keyed by video CONTENT and face settings.
+
+Keys hash the file bytes (not the path or mtime), so renamed or copied videos hit the cache
+and a re-encoded file at the same path misses it.  Entries are written to a temp file in the
+same directory and moved into place with `os.replace`, so concurrent workers never see a
+half-written file; a damaged entry is treated as a miss and rewritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import zstandard
+
+from ..config import FaceSettings, default_cache_dir
+from ..hashing import file_sha256
+from .face_detectors import FaceDetector
+from .faces import FaceCrops, extract_faces
+
+__all__ = ["FaceCache", "CACHEABLE", "compress_pixels", "decompress_pixels", "save_npz_atomically"]
+
+CACHE_FORMAT = 2  # bump when the .npz layout changes; 2: crops as zstd over a horizontal difference filter
+ZSTD_LEVEL = 1  # with the difference filter: 0.09 s and 4.9 MB for 32 crops of 384 px (np.savez_compressed: 0.6 s, 8.2 MB)
+RUNTIME = f"opencv={cv2.__version__}|pyav={av.__version__}"
+CACHEABLE = ("ok", "no_face")  # read errors are not cached: the file may be fixed or replaced
+
+
+class FaceCache:
+    """Face crops stored as compressed .npz files under `<root>/faces/`."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.faces_dir = self.root / "faces"
+        self._content_hashes: dict[tuple[str, int, int], str] = {}
+
+    # --- keys ---
+
+    def content_hash(self, path: str | os.PathLike) -> str:
+        """File content hash, memoised per (path, size, mtime_ns) for this instance."""
+        stat = os.stat(path)
+        memo_key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        if memo_key not in self._content_hashes:
+            self._content_hashes[memo_key] = file_sha256(path)
+        return self._content_hashes[memo_key]
+
+    def key(self, path: str | os.PathLike, num_frames: int, settings: FaceSettings) -> str:
+        # Decoder and face-detector runtimes are part of the key: another OpenCV or FFmpeg build can find
+        # slightly different boxes or pixels, and a cache shared between environments must not mix them.
+        text = (f"{self.content_hash(path)}|frames={int(num_frames)}|{settings.key()}|format={CACHE_FORMAT}"
+                f"|{RUNTIME}")
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def path_for(self, key: str) -> Path:
+        return self.faces_dir / key[:2] / f"{key}.npz"
+
+    # --- entries ---
+
+    def load(self, key: str) -> FaceCrops | None:
+        """The cached crops, or None when absent or unreadable (a corrupt entry is a miss)."""
+        path = self.path_for(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return _from_arrays(data)
+        except Exception:  # any damage (bad zip, zlib error, missing key, bad JSON...) is just a miss
+            return None
+
+    def store(self, key: str, crops: FaceCrops) -> Path:
+        """Write atomically: temp file in the same directory, then os.replace."""
+        path = self.path_for(key)
+        save_npz_atomically(path, _to_arrays(crops))  # the crops are compressed already
+        return path
+
+    def get_or_extract(
+        self,
+        path: str | os.PathLike,
+        num_frames: int,
+        settings: FaceSettings,
+        detector: FaceDetector | None = None,
+        decode_threads: bool = True,
+    ) -> FaceCrops:
+        """Cached crops for the video, extracting (and caching "ok"/"no_face") on a miss."""
+        if not os.path.isfile(path):
+            status = "missing_file" if not os.path.exists(path) else "unreadable"
+            return FaceCrops.empty(status, f"{status}: {Path(path).name}", settings.crop_size)
+        key = self.key(path, num_frames, settings)
+        cached = self.load(key)
+        if cached is not None:
+            return cached
+        result = extract_faces(path, num_frames, settings, detector, decode_threads=decode_threads)
+        if result.status in CACHEABLE:
+            self.store(key, result)
+        return result
+
+    # --- housekeeping ---
+
+    def size_bytes(self) -> int:
+        if not self.faces_dir.is_dir():
+            return 0
+        return sum(f.stat().st_size for f in self.faces_dir.rglob("*") if f.is_file())
+
+    def clear(self) -> None:
+        """Delete all cached faces (only `<root>/faces`, nothing else under root)."""
+        shutil.rmtree(self.faces_dir, ignore_errors=True)
+
+
+def _to_arrays(crops: FaceCrops) -> dict[str, np.ndarray]:
+    meta = {
+        "format": CACHE_FORMAT,
+        "frame_indices": [int(i) for i in crops.frame_indices],
+        "status": crops.status,
+        "message": crops.message,
+        "total_frames": int(crops.total_frames),
+        "frame_size": [int(v) for v in crops.frame_size],
+    }
+    return {
+        "crops": compress_pixels(crops.crops),
+        "crops_shape": np.asarray(crops.crops.shape, np.int64),
+        "boxes": np.asarray(crops.boxes, dtype=np.float32),
+        "detected": np.asarray(crops.detected, dtype=bool),
+        "meta": np.array(json.dumps(meta)),
+    }
+
+
+def _from_arrays(data) -> FaceCrops:
+    meta = json.loads(str(data["meta"]))
+    if meta.get("format") != CACHE_FORMAT:
+        raise ValueError("cache format mismatch")
+    crops = decompress_pixels(data["crops"], data["crops_shape"])
+    boxes = data["boxes"]
+    detected = data["detected"]
+    indices = [int(i) for i in meta["frame_indices"]]
+    n = len(indices)
+    if crops.ndim != 4 or crops.shape[0] != n or boxes.shape != (n, 4) or detected.shape != (n,):
+        raise ValueError("inconsistent cache entry")
+    return FaceCrops(
+        crops=crops,
+        frame_indices=indices,
+        boxes=boxes,
+        detected=detected,
+        status=str(meta["status"]),
+        message=str(meta["message"]),
+        total_frames=int(meta["total_frames"]),
+        frame_size=(int(meta["frame_size"][0]), int(meta["frame_size"][1])),
+    )
+
+
+def compress_pixels(pixels: np.ndarray) -> np.ndarray:
+    """uint8 images -> zstd over the row-difference filter, as a uint8 array for an .npz entry."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return np.frombuffer(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(_row_difference(pixels)), np.uint8)
+
+
+def decompress_pixels(compressed: np.ndarray, shape) -> np.ndarray:
+    """The inverse of `compress_pixels` for images of `shape` (a damaged entry raises)."""
+    shape = tuple(int(v) for v in shape)
+    raw = zstandard.ZstdDecompressor().decompress(compressed.tobytes(), max_output_size=int(np.prod(shape)))
+    return _undo_row_difference(np.frombuffer(raw, np.uint8).reshape(shape))
+
+
+def save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write to a temp file in the same directory, then os.replace: concurrent readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem[:16]}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _row_difference(pixels: np.ndarray) -> bytes:
+    """Each pixel minus its left neighbour, per channel, modulo 256 (PNG's "sub" filter): smooth image rows
+    become runs of small values, which zstd packs 40% smaller than the pixels themselves."""
+    diff = pixels.copy()
+    diff[..., 1:, :] -= pixels[..., :-1, :]
+    return diff.tobytes()
+
+
+def _undo_row_difference(diff: np.ndarray) -> np.ndarray:
+    return np.cumsum(diff, axis=-2, dtype=np.uint8)

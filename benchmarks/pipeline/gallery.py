@@ -1,0 +1,29 @@
+"""gallery.png: the first scorable video's face under each level, as the detectors' face stage sees it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+
+import perturbations
+
+from ..config import VideoSettings
+from .face_cache import FaceCache
+
+__all__ = ["GALLERY_LEVELS", "write_gallery"]
+
+GALLERY_LEVELS = 16  # at most this many tiles in a run's gallery (a df:all run has 36 levels)
+
+
+def write_gallery(path: Path, items, levels: list[str], settings: VideoSettings, cache: FaceCache,
+                  face_detector) -> Path | None:
+    """Write the gallery to `path` (embedded in the report); None when no video has a face."""
+    for item in items:
+        # Normally a cache hit; on a miss extraction builds its own detector when none was passed.
+        crops = cache.get_or_extract(item.path, settings.num_frames, settings.faces, detector=face_detector)
+        if crops.status == "ok":
+            grid = perturbations.make_gallery(crops.crops[:4], levels[:GALLERY_LEVELS], seed=settings.seed,
+                                              video_id=item.video_id, inner=settings.faces.context, tile=160)
+            cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+            return path
+    return None

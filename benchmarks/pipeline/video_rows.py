@@ -1,0 +1,120 @@
+"""One video's rows: every pending (detector, level) of it, each level perturbed once for all detectors and handed
+to a scorer; rows an earlier run computed from identical inputs come from the score cache instead."""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+import datasets
+import perturbations
+
+from ..config import VideoSettings
+from ..inference.batching import BatchScorer, VideoRows, finish_scoring
+from ..inference.score_cache import ScoreReuse, level_fingerprint
+from ..run_folder.timing import RunTiming
+from .face_cache import CACHEABLE, FaceCache
+from .faces import FaceCrops
+from .perturb import perturb_level
+from .perturbed_cache import PerturbedCache
+
+__all__ = ["Scorer", "base_row", "queue_video", "reuse_rows", "score_video"]
+
+
+class Scorer(Protocol):
+    """Where `queue_video` hands a video's crops: a `BatchScorer`, or a recorder that keeps them for an actor."""
+
+    def video(self, rows: list[dict]) -> VideoRows:
+        """Register a video whose `rows` are filled as scores come in."""
+        ...
+
+    def submit(self, video: VideoRows, row: dict, faces: np.ndarray, level: str) -> None:
+        """Face crops of one (detector, level) of `video`, whose scores fill `row`."""
+        ...
+
+
+def base_row(item: datasets.VideoItem, detector: str, level: str) -> dict:
+    """The columns of a row that identify it and its video."""
+    return {"video_id": item.video_id, "label": item.label, "split": item.split, "detector": detector,
+            "level": level, "groups": json.dumps(item.groups, sort_keys=True) if item.groups else ""}
+
+
+def queue_video(item, crops: FaceCrops, todo: list[tuple[str, str]], scorer: Scorer, settings: VideoSettings,
+                levels: dict[str, perturbations.Level], cache: FaceCache | None = None, face_detector=None,
+                workdir: Path | None = None, timing: RunTiming | None = None, reuse: ScoreReuse | None = None) -> None:
+    """Hand one video to `scorer`: every pending (detector, level), perturbing each level once for all detectors.
+
+    Its rows come out of `scorer.finished()` once scored (skipped videos at once). With `reuse`, rows an earlier
+    run computed from identical inputs are taken from the score cache, and a level all of whose detectors are
+    found there is not perturbed at all.
+    """
+    if crops.status != "ok":
+        scorer.video([{**base_row(item, det, lvl), "score": "", "n_frames": 0, "status": crops.status,
+                       "message": crops.message, "frame_scores": ""} for det, lvl in todo])
+        return
+    rows = {key: {**base_row(item, *key), "score": "", "n_frames": 0, "status": "ok", "message": "",
+                  "frame_scores": ""} for key in todo}
+    video = scorer.video(list(rows.values()))
+    if reuse is not None:
+        todo = reuse_rows(item, crops, todo, rows, video, reuse, settings.seed, timing)
+    stored = PerturbedCache(cache.root) if settings.cache_perturbed and cache is not None and crops.cache_key else None
+    for lvl in dict.fromkeys(lvl for _, lvl in todo):
+        start = time.perf_counter()
+        seed = perturbations.seed_for(settings.seed, item.video_id, lvl)
+        parts = levels[lvl].split_by_stage(settings.apply_at)
+        identity = all(part.is_identity for part in parts.values())
+        key = stored.key(crops.cache_key, level_fingerprint(levels[lvl], settings.apply_at), seed, settings.faces.context) \
+            if stored is not None and not identity else None
+        result = stored.load(key) if key else None
+        cached = result is not None
+        if result is None:
+            result = perturb_level(item, crops, lvl, parts, seed, settings, cache, face_detector, workdir)
+            if key and result.status in CACHEABLE:  # a read error may be fixed: computed again next time
+                stored.store(key, result)
+        if timing:
+            timing.perturbed(lvl, time.perf_counter() - start, cached)
+        pending = [d for d, lv in todo if lv == lvl]
+        if result.status != "ok":  # e.g. the perturbed video no longer shows a face
+            for det in pending:
+                rows[det, lvl].update(status=result.status, params=result.params, message=result.message)
+            continue
+        for det in pending:
+            rows[det, lvl].update(frame_indices=result.frame_indices, params=result.params)
+        for det in pending:
+            scorer.submit(video, rows[det, lvl], result.faces, lvl)
+
+
+def reuse_rows(item, crops: FaceCrops, todo: list[tuple[str, str]], rows: dict, video: VideoRows, reuse: ScoreReuse,
+               run_seed: int, timing: RunTiming | None) -> list[tuple[str, str]]:
+    """Fill the rows the score cache has; return the (detector, level) pairs still to score."""
+    positions = {key: i for i, key in enumerate(rows)}
+    video.cache_keys = {}
+    remaining = []
+    for det, lvl in todo:
+        key = reuse.key(crops.cache_key, det, lvl, perturbations.seed_for(run_seed, item.video_id, lvl))
+        stored = reuse.cache.load(key) if key else None
+        if stored is not None:
+            rows[det, lvl].update(stored)
+            if timing:
+                timing.reused(lvl, det)
+            continue
+        if key:
+            video.cache_keys[positions[det, lvl]] = key
+        remaining.append((det, lvl))
+    return remaining
+
+
+def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dict, settings: VideoSettings,
+                levels: dict[str, perturbations.Level], *, batch_size: int, aggregate: str, precision: str = "fp32",
+                cache: FaceCache | None = None, face_detector=None, workdir: Path | None = None,
+                timing: RunTiming | None = None, reuse: ScoreReuse | None = None) -> list[dict]:
+    """Rows for one video on its own (batches within the video only): the per-video form of what `run` does."""
+    scorer = BatchScorer(models, batch_size, aggregate, timing, precision)
+    with tempfile.TemporaryDirectory(prefix="dfbench-") as tmp:
+        queue_video(item, crops, todo, scorer, settings, levels, cache, face_detector, Path(workdir or tmp), timing,
+                    reuse)
+    return finish_scoring(scorer, reuse)

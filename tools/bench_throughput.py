@@ -1,0 +1,331 @@
+"""Throughput per stage and for whole runs, against the sequential decode floor (a script, not a test).
+
+Stages, each timed sequentially in this process without a face cache, so their shares add up: decode only
+(the floor: frames must be decoded whatever else happens; the fastest of 3 passes per video), decode + face detection and crop, face-stage
+perturbation per level, detector inference. Then whole runs, each a fresh `python -m benchmarks run` process
+(so its peak RSS is its own): the 3-level `meso` run with a fresh face cache for `--workers 1` and the core
+count, then second runs on the cached faces with a new level (`GB:3`, plus the clean `none` every run has) and
+with a new detector (`meso4`, 3 levels), the new detector again with the opt-in `--cache-perturbed` (after a run
+that stored the perturbed crops), and for comparison a first run with `--detect-every 4` (face detection on
+every 4th sampled frame; not the default). Two ratios answer the issue's aims:
+
+- whole run / decode floor: the first run's scoring loop per video over the sequential decode per video (aim: <= 2);
+- second run on cached faces / first run: scoring loops, second over the first with the core count (aim: < 10%).
+
+Each is given twice: over the whole scoring loop, and steady (per video after the first: `timing.json` records
+when the first video's rows were written), which leaves out what a run pays once (worker start-up, imports, model
+loading) and is what each further video of a long run costs.
+
+Run time is the scoring loop of `timing.json` (faces, perturbation, inference, rows written); the all-in process
+time (interpreter start, imports, model loading, metrics, report) is printed next to it. Exits 1 when a run
+fails or scores fewer rows than expected, so CI can run `--short` (2 generated clips, 8 frames, only the first
+runs and the new-level run: about a minute). The full mode prints markdown ready to paste into the README.
+
+Usage: python -m tools.bench_throughput [--short] [--frames 32] [--data DIR] [--no-real] [--no-generated]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import torch
+
+import detectors
+import perturbations
+from benchmarks.config import FaceSettings
+from benchmarks.execution.local import default_workers
+from benchmarks.inference.device import CPU_BATCH
+from benchmarks.inference.models import predict_frames
+from benchmarks.pipeline.decode import read_frames, write_video
+from benchmarks.pipeline.face_detectors import make_detector
+from benchmarks.pipeline.faces import extract_faces, inner_crop
+from datasets.demo import generate_demo
+from reports.run_files import read_scores
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
+LEVELS = ["none", "flip", "heavy"]
+NEW_LEVEL = "GB:3"  # the second run's new level
+NEW_DETECTOR = "meso4"  # the second run's new detector
+STEADY_MIN_VIDEOS = 4  # steady figures need more videos than workers (--short has 2: shown as nan)
+FLOOR_PASSES = 3  # decode passes per video for the floor; the fastest counts (a lower floor, a stricter ratio)
+
+
+class BenchError(RuntimeError):
+    """A run that failed or scored less than it should: the benchmark exits 1."""
+
+
+@dataclass
+class RunTimes:
+    """One whole run: all-in process seconds, the scoring loop of timing.json, peak RSS (main, largest worker)."""
+
+    label: str
+    process: float
+    loop: float
+    first: float  # loop seconds until the first video's rows (start-up + one video)
+    faces: dict
+    main_mb: float
+    worker_mb: float
+
+
+@dataclass
+class StageTimes:
+    """Seconds per stage over one video set; `levels` is the perturbation time per level."""
+
+    name: str
+    videos: int
+    frames: int
+    decode: float = 0.0
+    faces: float = 0.0
+    levels: dict[str, float] = field(default_factory=dict)
+    inference: float = 0.0
+    runs: list[RunTimes] = field(default_factory=list)
+
+
+def real_videos(root: Path) -> list[tuple[Path, str]]:
+    """(path, label) of the FF++ c23 and DFDC samples; labels from folder names / DFDC metadata."""
+    found: list[tuple[Path, str]] = []
+    for path in sorted((root / "ffpp").rglob("*.mp4")):
+        found.append((path, "real" if "original_sequences" in path.parts else "fake"))
+    labels: dict[str, str] = {}
+    for meta in (root / "dfdc").rglob("*metadata.json"):
+        try:
+            labels.update({k: v.get("label", "FAKE").lower() for k, v in json.loads(meta.read_text()).items()})
+        except (OSError, ValueError, AttributeError):
+            continue
+    for path in sorted((root / "dfdc").rglob("*.mp4")):
+        found.append((path, labels.get(path.name, "fake")))
+    return found
+
+
+def generated_videos(folder: Path, count: int, frames: int) -> list[tuple[Path, str]]:
+    """1080p clips: small demo clips (with faces CenterFace finds) scaled up to 1920x1080 and re-encoded."""
+
+    demo = generate_demo(folder / "demo", seed=0, n_train=0, n_test=count, frames=frames)
+    clips = sorted(demo.rglob("*.mp4"))[:count]
+    out = []
+    for i, clip in enumerate(clips):
+        sample = read_frames(clip, frames)
+        big = [cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_LINEAR) for f in sample.frames]
+        label = "real" if "real" in clip.parts else "fake"
+        out.append((write_video(folder / f"hd_{i}.mp4", big, fps=25), label))
+    return out
+
+
+def time_stages(name: str, videos: list[tuple[Path, str]], frames: int) -> StageTimes:
+    """Each stage over all videos, sequentially in this process (no cache)."""
+
+    settings = FaceSettings()
+    face_detector = make_detector(settings)  # model loading is not timed
+    model = detectors.create("meso", random_init=True)
+    times = StageTimes(name, len(videos), frames, levels={lvl: 0.0 for lvl in LEVELS})
+    for path, _ in videos:
+        passes = []
+        for _ in range(FLOOR_PASSES):  # the fastest of several: noise on a shared machine only ever adds time
+            start = time.perf_counter()
+            read_frames(path, frames)
+            passes.append(time.perf_counter() - start)
+        times.decode += min(passes)
+        start = time.perf_counter()
+        crops = extract_faces(path, frames, settings, face_detector)
+        times.faces += time.perf_counter() - start
+        if not crops.ok:
+            raise BenchError(f"{path.name}: {crops.message}")
+        for lvl in LEVELS:
+            level = perturbations.get(lvl)
+            start = time.perf_counter()
+            perturbed = level.split_by_stage("face")["face"].apply(crops.crops, perturbations.seed_for(0, path.stem, lvl))
+            faces = inner_crop(perturbed, settings.context)
+            times.levels[lvl] += time.perf_counter() - start
+            start = time.perf_counter()
+            predict_frames(model, faces, CPU_BATCH)  # the run's default on CPU
+            times.inference += time.perf_counter() - start
+    return times
+
+
+def folder_dataset(videos: list[tuple[Path, str]], data: Path) -> Path:
+    """A `folder` dataset of symlinks (real/, fake/), nothing copied."""
+    for i, (path, label) in enumerate(videos):
+        (data / label).mkdir(parents=True, exist_ok=True)
+        link = data / label / f"{i:02d}_{path.name}"
+        if not link.exists():
+            link.symlink_to(path.resolve())
+    return data
+
+
+def whole_run(label: str, data: Path, out: Path, cache: Path, frames: int, workers: int, n_videos: int,
+              detector: str = "meso", levels: list[str] | None = None, extra: tuple[str, ...] = ()) -> RunTimes:
+    """`python -m benchmarks run` in a fresh process; BenchError unless every video is scored at every level."""
+    levels = levels or LEVELS
+    # trained weights where the project has them (meso): the score cache reuses rows of trained detectors only
+    weights = ["--weights", str(detectors.default_weights(detector))] if detector == "meso" else ["--random-init"]
+    command = [sys.executable, "-m", "benchmarks", "run", "--dataset", "folder", "--data-root", str(data),
+               "--detector", detector, "--level", ",".join(levels), *weights, "--frames", str(frames),
+               "--bootstrap", "0", "--cache-dir", str(cache), "--out", str(out), "--workers", str(workers),
+               "--device", "cpu", "-q", *extra]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    process = time.perf_counter() - start
+    if done.returncode != 0:
+        raise BenchError(f"{label}: exit {done.returncode}: {done.stderr.strip()[-2000:]}")
+    rows = [r for r in _read_scores(out) if r["status"] == "ok"]
+    expected = n_videos * len(set(["none", *levels]))
+    if len(rows) != expected:
+        raise BenchError(f"{label}: {len(rows)} scored rows, expected {expected}")
+    timing = json.loads((out / "timing.json").read_text())
+    execution = json.loads((out / "manifest.json").read_text())["execution"]
+    return RunTimes(label, process, timing["loop_seconds"], timing.get("first_video_seconds", 0.0), timing["faces"],
+                    execution["peak_rss_mb"], execution["worker_peak_rss_mb"])
+
+
+def _read_scores(run_dir: Path) -> list[dict]:
+    return read_scores(run_dir)
+
+
+def time_runs(times: StageTimes, videos: list[tuple[Path, str]], workers: list[int], work: Path,
+              short: bool = False) -> None:
+    """First runs with a fresh face cache for each worker count, then second runs on the cached faces (a new level;
+    unless `short` also a new detector, and a first run with `--detect-every 4` for comparison)."""
+    data = folder_dataset(videos, work / f"{times.name}-data")
+    n = len(videos)
+    for w in workers:
+        cache = work / f"{times.name}-cache-{w}"
+        times.runs.append(whole_run(f"first run, --workers {w}, fresh face cache", data,
+                                    work / f"{times.name}-run-{w}", cache, times.frames, w, n))
+    w = workers[-1]
+    cache = work / f"{times.name}-cache-{w}"
+    times.runs.append(whole_run(f"second run, new level {NEW_LEVEL} (+ none), cached faces", data,
+                                work / f"{times.name}-level", cache, times.frames, w, n, levels=[NEW_LEVEL]))
+    if short:
+        return
+    times.runs.append(whole_run(f"second run, new detector {NEW_DETECTOR} ({len(LEVELS)} levels), cached faces",
+                                data, work / f"{times.name}-detector", cache, times.frames, w, n,
+                                detector=NEW_DETECTOR))
+    # opt-in: perturbed crops stored by one run (meso again, scored afresh so it perturbs), loaded by the new detector
+    times.runs.append(whole_run("storing run: meso again with --cache-perturbed --no-score-cache, cached faces",
+                                data, work / f"{times.name}-store", cache, times.frames, w, n,
+                                extra=("--cache-perturbed", "--no-score-cache")))
+    times.runs.append(whole_run(f"second run, new detector {NEW_DETECTOR} ({len(LEVELS)} levels) with "
+                                "--cache-perturbed, cached faces", data, work / f"{times.name}-detector-stored",
+                                cache, times.frames, w, n, detector=NEW_DETECTOR, extra=("--cache-perturbed",)))
+    times.runs.append(whole_run(f"first run, --workers {w} --detect-every 4 (not the default), fresh face cache",
+                                data, work / f"{times.name}-every4", work / f"{times.name}-cache-every4",
+                                times.frames, w, n, extra=("--detect-every", "4")))
+
+
+def report(times: StageTimes) -> str:
+    """Markdown: stage table, whole-run table and the two ratios."""
+    n = max(times.videos, 1)
+    floor = times.decode / n
+    stages = {"decode only (the floor)": times.decode, "decode + faces": times.faces,
+              **{f"perturb {lvl}": s for lvl, s in times.levels.items()},
+              f"inference meso ({len(LEVELS)} levels)": times.inference}
+    sequential = times.faces + sum(times.levels.values()) + times.inference
+    lines = [f"#### {times.name}: {times.videos} videos, {times.frames} frames each", "",
+             "| stage (sequential, one process) | seconds | per video s | x decode floor | share |",
+             "|---|---:|---:|---:|---:|"]
+    for stage, seconds in stages.items():
+        share = "-" if stage.startswith("decode only") else f"{seconds / sequential:.0%}"
+        lines.append(f"| {stage} | {seconds:.2f} | {seconds / n:.2f} | {seconds / n / floor:.2f} | {share} |")
+    lines.append(f"| sum of stages | {sequential:.2f} | {sequential / n:.2f} | {sequential / n / floor:.2f} | 100% |")
+    lines += ["", "| whole run (`python -m benchmarks run`, meso unless said) | scoring loop s | per video s | "
+              "x decode floor | steady per video s | x decode floor | all-in process s | "
+              "peak RSS main / largest worker MB |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in times.runs:
+        steady = _steady(run, n)
+        lines.append(f"| {run.label} | {run.loop:.2f} | {run.loop / n:.2f} | {run.loop / n / floor:.2f} | "
+                     f"{steady:.2f} | {steady / floor:.2f} | {run.process:.1f} | {run.main_mb:.0f} / {run.worker_mb:.0f} |")
+    firsts = [r for r in times.runs if r.label.startswith("first")]
+    default_firsts = [r for r in firsts if "detect-every" not in r.label]
+    seconds = [r for r in times.runs if r.label.startswith("second")]
+    lines += ["", "| ratio | whole loop | steady | aim |", "|---|---:|---:|---:|"]
+    for run in firsts:
+        lines.append(f"| whole run / decode floor, {run.label.split(', ')[1]} | {run.loop / n / floor:.2f} | "
+                     f"{_steady(run, n) / floor:.2f} | <= 2 |")
+    if default_firsts:
+        first = default_firsts[-1]
+        for run in seconds:
+            what = run.label.split(", ")[1]
+            lines.append(f"| second run on cached faces / first run ({what}; first: "
+                         f"{first.label.split(', ')[1]}) | {run.loop / first.loop:.0%} | "
+                         f"{_steady(run, n) / _steady(first, n):.0%} | < 10% |")
+    return "\n".join(lines)
+
+
+def _steady(run: RunTimes, n: int) -> float:
+    """Seconds per video after the first one: what each further video of a long run costs, without start-up
+    (worker processes, imports, model loading) and the pipeline filling, which a run of n videos pays once."""
+    if n < STEADY_MIN_VIDEOS or run.first <= 0:  # with as few videos as workers they finish together: no rate
+        return float("nan")
+    return (run.loop - run.first) / (n - 1)
+
+
+def machine() -> str:
+    """One line describing the machine, for the README."""
+    model = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    mem = next((int(line.split()[1]) / 1024 ** 2 for line in _read("/proc/meminfo").splitlines()
+                if line.startswith("MemTotal")), 0.0)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores ({model}), {mem:.0f} GB RAM, no GPU used, torch {torch.__version__}, "
+            f"opencv {cv2.__version__}, PyAV {av.__version__}, Python {platform.python_version()}; "
+            f"1-min load average {load:.1f} at the start")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true",
+                        help="CI size: 2 generated 1080p clips, 8 frames, no real videos (about a minute)")
+    parser.add_argument("--frames", type=int, help="frames sampled per video (default 32; 8 with --short)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with ffpp/ and dfdc/ samples")
+    parser.add_argument("--no-real", action="store_true", help="skip the real FF++/DFDC samples")
+    parser.add_argument("--no-generated", action="store_true", help="skip the generated 1080p clips")
+    args = parser.parse_args(argv)
+    frames = args.frames or (8 if args.short else 32)
+    workers = sorted({1, default_workers()})
+    print(f"Machine: {machine()}. Frames per video: {frames}; workers compared: {workers}.\n", flush=True)
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="dfbench-throughput-") as tmp:
+            work = Path(tmp)
+            sets: list[tuple[str, list]] = []
+            if not (args.no_real or args.short):
+                real = real_videos(args.data) if args.data.is_dir() else []
+                if real:
+                    sets.append(("real FF++ c23 + DFDC", real))
+                else:
+                    print(f"real samples not present under {args.data}: skipped\n")
+            if not args.no_generated:
+                sets.append(("generated 1080p", generated_videos(work, 2 if args.short else 4, max(frames, 16))))
+            for name, videos in sets:
+                times = time_stages(name.split()[0], videos, frames)
+                time_runs(times, videos, workers, work, short=args.short)
+                times.name = name
+                print(report(times) + "\n", flush=True)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"({time.perf_counter() - started:.0f} s in all; load average now {os.getloadavg()[0]:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
