@@ -7,26 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import platformdirs
+from datasets.base import CACHE_ENV, default_cache_dir
 
 from .sampling import select_indices
 
-CACHE_ENV = "DFBENCH_CACHE_DIR"
+__all__ = ["CACHE_ENV", "ALGORITHM_VERSION", "FACE_DETECTORS", "NO_FACE_POLICIES", "EXECUTION_FIELDS", "RunError",
+           "default_cache_dir", "default_runs_dir", "FaceSettings", "RunConfig", "DetectorSettings", "VideoSettings"]
 
 
 class RunError(RuntimeError):
     """A run that cannot start as configured (one-line message for the CLI)."""
 
 
-def default_cache_dir() -> Path:
-    """`$DFBENCH_CACHE_DIR`, else the per-user cache directory for "dfbench"."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(platformdirs.user_cache_dir("dfbench"))
-
+FACE_DETECTORS = ("centerface", "yunet", "none")  # "none": the videos are face crops already
+NO_FACE_POLICIES = ("skip", "center")
 
 # Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
 ALGORITHM_VERSION = 4  # 2: boxes interpolated between detections; 3: one CenterFace network per input shape;
@@ -51,10 +48,10 @@ class FaceSettings:
     track: bool = True  # after the first face, detect in a window around the previous box (whole frame if lost)
 
     def __post_init__(self) -> None:
-        if self.detector not in ("centerface", "yunet", "none"):
-            raise ValueError(f"unknown face detector {self.detector!r}; use centerface, yunet or none")
-        if self.no_face not in ("skip", "center"):
-            raise ValueError(f"unknown no-face policy {self.no_face!r}; use skip or center")
+        if self.detector not in FACE_DETECTORS:
+            raise ValueError(f"unknown face detector {self.detector!r}; use {', '.join(FACE_DETECTORS)}")
+        if self.no_face not in NO_FACE_POLICIES:
+            raise ValueError(f"unknown no-face policy {self.no_face!r}; use {' or '.join(NO_FACE_POLICIES)}")
         select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")

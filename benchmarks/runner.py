@@ -10,7 +10,7 @@ import dataclasses
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -132,7 +132,8 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
-    models = load_detectors(config.detector_settings())
+    detector_settings = config.detector_settings()
+    models = load_detectors(detector_settings)
     batch_size = batch_size_for(config.batch_size, device)
     if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
         for model in models.values():
@@ -161,12 +162,23 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     timing.info = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "videos": len(pending),
                    "executor": config.executor, "workers": config.workers, "device": str(device),
                    "batch_size": batch_size, "score_in": score_in}
-    reuse = ScoreReuse.for_run(config.detector_settings(), root=cache.root, models=models, levels=levels,
+    reuse = ScoreReuse.for_run(detector_settings, root=cache.root, models=models, levels=levels,
                                device_type=device.type, precision=config.precision, apply_at=config.apply_at,
                                aggregate=config.aggregate) if config.score_cache else None
     bar = tqdm(total=len(items), initial=len(items) - len(pending), desc=f"videos -> {run_dir}", unit="video",
                file=sys.stderr, disable=not progress)
     threads = InferenceThreads(executor)
+
+    def record(rows: list[dict], levels_timing: dict | None = None) -> None:
+        """One video's finished rows: on disk at once (nothing finished is lost), then the bar and timing."""
+        writer.write(rows)
+        timing.video_written()
+        if levels_timing:
+            timing.add_levels(levels_timing)  # perturbation and inference measured where the video was scored
+        bar.update(1)
+        timing.face_stage(executor.stats)
+        timing.save(every=2.0)
+
     try:
         if score_in in ("workers", "actors"):  # whole videos elsewhere; here only rows are written
             jobs = video_jobs(pending, config, cache.root)
@@ -181,16 +193,12 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
             else:
                 scored_videos = executor.map(jobs)
             for _, scored in scored_videos:
-                writer.write(scored.rows)
-                timing.video_written()
-                timing.add_levels(scored.levels)
-                bar.update(1)
-                timing.face_stage(executor.stats)
-                timing.save(every=2.0)
+                record(scored.rows, scored.levels)
         else:
             scorer = BatchScorer(models, batch_size, config.aggregate, timing, config.precision)
-            _score_here(pending, executor, scorer, threads, config, levels, cache, face_detector, timing, reuse,
-                        lambda rows: (writer.write(rows), timing.video_written(), bar.update(1)))
+            for rows in _score_here(pending, executor, scorer, threads, config, levels, cache, face_detector,
+                                    timing, reuse):
+                record(rows)
     except KeyboardInterrupt:
         executor.close()
         writer.close()
@@ -223,18 +231,16 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
 
 
 def _score_here(pending: list, executor, scorer: BatchScorer, threads: InferenceThreads, config: RunConfig,
-                levels: dict, cache: FaceCache, face_detector, timing: RunTiming, reuse: ScoreReuse | None,
-                write) -> None:
+                levels: dict, cache: FaceCache, face_detector, timing: RunTiming,
+                reuse: ScoreReuse | None) -> Iterator[list[dict]]:
     """Scoring in this process: faces from the executor as they arrive, perturbed here, batched across videos;
-    `write(rows)` for each video whose rows are complete."""
+    yields each video's rows once they are complete (stored in the score cache with `reuse`)."""
 
-    def write_finished() -> None:
+    def finished() -> Iterator[list[dict]]:
         for video in scorer.finished():
-            write(video.rows)
             if reuse is not None:
                 reuse.store(video.rows, video.cache_keys)
-        timing.face_stage(executor.stats)
-        timing.save(every=2.0)
+            yield video.rows
 
     settings = config.video_settings()
     with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
@@ -250,10 +256,10 @@ def _score_here(pending: list, executor, scorer: BatchScorer, threads: Inference
             item, todo = pending[result[0]]
             queue_video(item, result[1], todo, scorer, settings, levels, cache, face_detector, Path(workdir),
                         timing, reuse)
-            write_finished()
+            yield from finished()
     threads.restore()  # the face stage is over
     scorer.flush()
-    write_finished()
+    yield from finished()
 
 
 def metrics_document(rows: list[dict], config: RunConfig) -> dict:

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 REAL, FAKE = 0, 1
+
+
+CACHE_ENV = "DFBENCH_CACHE_DIR"  # the project's cache root: demo data here, face crops and scores beside it
+
+
+def default_cache_dir() -> Path:
+    """`$DFBENCH_CACHE_DIR`, else the per-user cache directory for "dfbench" (shared by every package)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("dfbench"))
 
 
 class DatasetError(ValueError):

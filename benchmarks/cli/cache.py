@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import default_cache_dir
 from ..inference.score_cache import ScoreCache
 from ..pipeline.face_cache import FaceCache
 from ..pipeline.perturbed_cache import PerturbedCache
@@ -23,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_cache_command(args: argparse.Namespace) -> int:
-    cache = FaceCache(args.cache_dir or default_cache_dir())
+    cache = FaceCache(args.cache_dir)
     scores = ScoreCache(cache.root)
     perturbed = PerturbedCache(cache.root)
     if args.action == "clear":

@@ -11,7 +11,7 @@ import numpy as np
 import datasets
 import perturbations
 
-from ..config import FaceSettings, default_cache_dir
+from ..config import FaceSettings
 from ..pipeline.face_cache import FaceCache
 from ..pipeline.face_detectors import CenterFaceDetector
 
@@ -39,7 +39,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_gallery(args) -> int:
-
     for path in args.levels_file:
         perturbations.load_levels_file(path)
     specs = ",".join(args.level) or "heavy"
@@ -49,7 +48,7 @@ def cmd_gallery(args) -> int:
         raise ValueError(f"--video {args.video}: the {args.split} split of {args.dataset!r} has {len(items)} videos")
     item = items[args.video]
     settings = FaceSettings()
-    cache = FaceCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    cache = FaceCache(args.cache_dir)
     crops = cache.get_or_extract(item.path, args.frames, settings,
                                  detector=CenterFaceDetector(threshold=settings.threshold, max_side=settings.max_side))
     if not crops.ok:

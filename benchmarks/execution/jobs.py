@@ -58,26 +58,16 @@ class ScoredVideo:
     levels: dict = field(default_factory=dict)
 
 
-@dataclass
-class LevelFiles:
-    """User level files already registered in this worker or task process (registered once per process)."""
-
-    loaded: set[str] = field(default_factory=set)
-
-    def levels(self, config: RunConfig) -> dict[str, perturbations.Level]:
-        for levels_file in config.levels_files:
-            if levels_file not in self.loaded:
-                perturbations.load_levels_file(levels_file)
-                self.loaded.add(levels_file)
-        return {name: perturbations.get(name) for name in config.levels}
-
-
-PROCESS_LEVEL_FILES = LevelFiles()  # per process
+LOADED_LEVEL_FILES: set[str] = set()  # user level files registered in this worker or task process
 
 
 def process_levels(config: RunConfig) -> dict[str, perturbations.Level]:
     """The run's levels in a worker or task process, registering the run's user level files once per process."""
-    return PROCESS_LEVEL_FILES.levels(config)
+    for levels_file in config.levels_files:
+        if levels_file not in LOADED_LEVEL_FILES:
+            perturbations.load_levels_file(levels_file)
+            LOADED_LEVEL_FILES.add(levels_file)
+    return {name: perturbations.get(name) for name in config.levels}
 
 
 @dataclass

@@ -12,7 +12,7 @@ import numpy as np
 import sklearn.metrics
 
 from .aggregate import LOSS_EPS, parse_frame_scores
-from .names import ALL_METRIC_NAMES, LOWER_IS_BETTER, METRIC_NAMES, TWO_CLASS_METRICS  # noqa: F401 (re-exported)
+from .names import ALL_METRIC_NAMES, TWO_CLASS_METRICS
 
 # The clean-level operating point: the threshold maximising Youden's J = TPR - FPR on level `none`
 # (the same argmax as balanced accuracy), kept fixed for every perturbed level as a deployed detector would.
