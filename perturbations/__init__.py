@@ -21,9 +21,10 @@ from .spec import (
 )
 from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
 
-__all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike", "Step", "StepType", "available", "describe",
-           "expand", "get", "load_levels_file", "make_gallery", "make_step", "register", "register_step_type",
-           "seed_for", "step_types", "unregister", "unregister_step_type"]
+__all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
+           "Step", "StepType", "available", "describe", "expand", "get", "load_levels_file", "make_gallery",
+           "make_step", "register", "register_step_type", "seed_for", "step_types", "unregister",
+           "unregister_step_type"]
 
 
 def available() -> list[str]:

@@ -7,11 +7,10 @@ Groups (only in `expand`): `all` (named levels with `in_all`), `df:all` (35 leve
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
-
-import tomllib
 
 from .base import STAGES, Level
 from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
