@@ -266,3 +266,27 @@ def test_mixed_precision_is_close_to_fp32_and_recorded(demo, tmp_path, baseline)
     assert json.loads((mixed.run_dir / "manifest.json").read_text())["config"]["precision"] == "bf16"
     with pytest.raises(RunError, match="unknown --precision"):
         device.check_precision(torch.device("cpu"), "int8")
+
+
+def test_closing_a_pool_ends_its_manager_thread_even_with_half_a_result_in_the_pipe():
+    """A worker stopped while it sends a result leaves half a message in the pool's result pipe; the pool's manager
+    thread then waits for the rest, and the interpreter hangs at exit joining it (a full test run hung so after an
+    interrupt test). `close()` must let that thread end."""
+    import os
+    import struct
+    import time
+
+    from benchmarks.execution.local import PoolExecutor
+    pool = PoolExecutor(1)
+    executor = pool._start()  # the stdlib pool inside: the test plays the dying worker on its pipe
+    executor.submit(time.sleep, 30)  # a worker busy for the whole test, and the manager thread running
+    manager, writer = executor._executor_manager_thread, executor._result_queue._writer
+    os.write(writer.fileno(), struct.pack("!i", 1000) + b"x" * 10)  # a 1000-byte message cut after 10 bytes
+    try:
+        pool.close()
+        manager.join(timeout=10)
+        assert not manager.is_alive(), "the pool's manager thread still waits for the rest of the message"
+    finally:
+        if manager.is_alive():  # let it finish anyway, so a failure here does not hang the test session
+            os.write(writer.fileno(), b"x" * 990)
+            manager.join(timeout=10)

@@ -149,11 +149,18 @@ class PoolExecutor:
         if pool is None:
             return
         processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+        results = getattr(pool, "_result_queue", None)  # and this
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(timeout=10)
+        if results is not None:
+            # A worker ended in the middle of sending a result leaves half a message in the result pipe, and the
+            # pool's manager thread waits for the rest for ever: the interpreter then hangs at exit, joining that
+            # thread. With the workers gone, this process holds the pipe's last write end; closing it turns the
+            # wait into end-of-file, which the thread treats as a broken pool and ends.
+            results._writer.close()
 
     @property
     def local_cores(self) -> int:
