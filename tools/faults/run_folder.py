@@ -1,0 +1,2 @@
+"""Fault cases: run_folder (see tools/faults/__init__.py)."""
+from __future__ import annotations
