@@ -23,7 +23,9 @@ __all__ = ["PLUGIN_MODULE", "PLUGIN_SOURCE", "write_plugin", "clean_reference", 
 PLUGIN_MODULE = "faulty_dets"
 PLUGIN_SOURCE = textwrap.dedent('''
     """Plug-in detectors for fault tests: P(fake) = mean brightness, with a fault on frames above `threshold`."""
+    import hashlib
     import threading
+    from pathlib import Path
 
     import numpy as np
     import torch
@@ -37,7 +39,9 @@ PLUGIN_SOURCE = textwrap.dedent('''
         def __init__(self, weights=None, random_init=False, fault="", threshold=2.0):
             self.model = torch.nn.Conv2d(3, 1, 1)
             self.fault, self.threshold = str(fault), float(threshold)
-            self.weights = WeightsInfo(path=None, sha256=None, format="random-init", architecture="bright")
+            sha256 = hashlib.sha256(Path(weights).read_bytes()).hexdigest() if weights else None  # cacheable then
+            self.weights = WeightsInfo(path=str(weights) if weights else None, sha256=sha256,
+                                       format="plugin" if weights else "random-init", architecture="bright")
 
         def fake_logits(self, x):
             return torch.logit(x.mean(dim=(1, 2, 3)).clamp(1e-6, 1 - 1e-6))
