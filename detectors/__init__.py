@@ -59,7 +59,8 @@ _LAZY = {
     "sha256_file": "detectors.checkpoints:sha256_file",
 }
 
-__all__ = ["DEMO_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "create", "default_weights", "describe", "register", "unregister", *_LAZY]
+__all__ = ["DEMO_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "create", "default_weights", "describe",
+           "register", "unregister", *_LAZY]
 
 
 def _resolve(target: str) -> Any:
