@@ -65,7 +65,7 @@ class FaceSettings:
 
 
 EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in", "actors",
-                    "cache_perturbed")
+                    "cache_perturbed", "detector_timeout")
 
 
 @dataclass
@@ -103,6 +103,9 @@ class RunConfig:
     cache_perturbed: bool = False  # store and reuse each level's perturbed crops (`perturbed_cache`; disk-hungry)
     score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`execution.placement.scoring_place`)
     actors: int = 0  # inference actors for --score-in actors; 0: one per GPU of the Ray cluster (cuda), one on the CPU
+    # Seconds a detector call (a batch, or a clip) may take before its rows get detector_error; None: no limit.
+    # Execution only: it decides whether a hung call ends the row, never what a finished call scores.
+    detector_timeout: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

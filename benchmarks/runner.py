@@ -41,6 +41,7 @@ from .execution.local import SCORING_MODULE, default_workers, make_executor, sta
 from .execution.placement import run_device, scoring_place
 from .inference.batching import BatchScorer
 from .inference.device import batch_size_for, check_precision
+from .inference.guard import check_timeout
 from .inference.models import load_detectors
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
@@ -117,6 +118,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
 
     `config` is not changed: the run works on a copy with its level specs expanded.
     """
+    check_timeout(config.detector_timeout)
     device = run_device(config)
     score_in = scoring_place(config, device)
     if score_in != "actors":  # actors check on their own devices
@@ -195,7 +197,8 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
             for _, scored in scored_videos:
                 record(scored.rows, scored.levels)
         else:
-            scorer = BatchScorer(models, batch_size, config.aggregate, timing, config.precision)
+            scorer = BatchScorer(models, batch_size, config.aggregate, timing, config.precision,
+                                 timeout=config.detector_timeout)
             for rows in _score_here(pending, executor, scorer, threads, config, levels, cache, face_detector,
                                     timing, reuse):
                 record(rows)

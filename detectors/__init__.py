@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .errors import CheckpointError, DetectorLoadError, load_error
+
 if TYPE_CHECKING:
-    from .base import CheckpointError, Detector, DetectorProtocol, WeightsInfo, input_contract  # noqa: F401
+    from .base import Detector, DetectorProtocol, WeightsInfo, input_contract  # noqa: F401
 
 Factory = Callable[..., "DetectorProtocol"]  # factory(weights=..., random_init=..., **options) -> a detector
 
@@ -36,6 +38,8 @@ _REGISTRY: dict[str, tuple[str | Factory, str]] = {
                  "DeepfakeBench .pth or .safetensors"),
 }
 
+_BUILT_IN = {name: target for name, (target, _) in _REGISTRY.items()}  # the project's own: their errors pass as-is
+
 # Prefix entries: "timm:<model_name>" (any timm backbone + binary head); "pkg.module:Class" (a plug-in).
 TIMM_PREFIX = "timm:"
 TIMM_FACTORY = "detectors.zoo:create"  # create(name, weights, random_init, **options) for "timm:..." names
@@ -48,7 +52,6 @@ DEMO_WEIGHTS = Path(__file__).parent / "weights" / "meso-demo.safetensors"
 _LAZY = {
     "Detector": "detectors.base:Detector",
     "WeightsInfo": "detectors.base:WeightsInfo",
-    "CheckpointError": "detectors.base:CheckpointError",
     "DetectorProtocol": "detectors.base:DetectorProtocol",
     "input_contract": "detectors.base:input_contract",
     "export": "detectors.checkpoints:export",
@@ -56,7 +59,8 @@ _LAZY = {
     "sha256_file": "detectors.checkpoints:sha256_file",
 }
 
-__all__ = ["DEMO_WEIGHTS", "available", "create", "default_weights", "describe", "register", "unregister", *_LAZY]
+__all__ = ["DEMO_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "create", "default_weights", "describe",
+           "register", "unregister", *_LAZY]
 
 
 def _resolve(target: str) -> Any:
@@ -127,18 +131,35 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
     """Build detector `name` from `weights` (format sniffed from content), or random if asked.
 
     Raises CheckpointError when no weights are given without `random_init`, or when the weights do
-    not belong to this detector; options (e.g. `seed` for random init) go to the factory.
+    not belong to this detector; options (e.g. `seed` for random init) go to the factory. Any other failure of
+    a plug-in's or registered detector's own code (its module's import, a syntax error, its constructor) is a
+    one-line `DetectorLoadError` naming the detector and the file.
     """
     _check_name(name)
     if name.startswith(TIMM_PREFIX):
         det = _resolve(TIMM_FACTORY)(name, weights, random_init, **options)
     elif _is_plugin(name):
-        det = _resolve(PLUGIN_FACTORY)(name, weights=weights, random_init=random_init, **options)
+        det = _user_code(name, name, lambda: _resolve(PLUGIN_FACTORY)(name, weights=weights, random_init=random_init,
+                                                                       **options))
     else:
         target = _REGISTRY[name][0]
-        factory: Factory = _resolve(target) if isinstance(target, str) else target
-        det = factory(weights=weights, random_init=random_init, **options)
+
+        def build() -> Any:
+            factory: Factory = _resolve(target) if isinstance(target, str) else target
+            return factory(weights=weights, random_init=random_init, **options)
+
+        det = build() if _BUILT_IN.get(name) == target else _user_code(name, target, build)
     return _with_temporal(det, name)
+
+
+def _user_code(name: str, target: str | Factory, build: Callable[[], Any]) -> Any:
+    """`build()`, its failures (other than a weights problem, already one line) as a `DetectorLoadError`."""
+    try:
+        return build()
+    except (CheckpointError, DetectorLoadError):
+        raise
+    except Exception as exc:  # the user's code: any error is reported as one line naming it
+        raise load_error(name, exc, target) from exc
 
 
 def _with_temporal(det: Any, name: str) -> Any:

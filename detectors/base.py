@@ -7,9 +7,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from .errors import CheckpointError
 
-class CheckpointError(ValueError):
-    """A weight file that cannot be loaded into the chosen detector (one line, names the file)."""
+__all__ = ["CheckpointError", "WeightsInfo", "DetectorProtocol", "Detector", "input_contract"]
 
 
 @dataclass

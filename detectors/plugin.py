@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from .base import CheckpointError, WeightsInfo
+from .errors import DetectorLoadError
 
 REQUIRED = ("input_size", "predict", "fake_logits", "model")
 
@@ -27,21 +28,24 @@ REQUIRED = ("input_size", "predict", "fake_logits", "model")
 def create_plugin(spec: str, weights=None, random_init: bool = False, **options: Any):
     module_name, _, attr = spec.partition(":")
     if not re.fullmatch(r"[A-Za-z_][\w.]*", module_name or "") or not re.fullmatch(r"[A-Za-z_]\w*", attr or ""):
-        raise ValueError(f"detector {spec!r}: plug-ins are named package.module:ClassName")
+        raise DetectorLoadError(f"detector {spec!r}: plug-ins are named package.module:ClassName")
     if weights is None and not random_init:
         raise CheckpointError(f"detector {spec!r} needs weights: pass --weights PATH, or --random-init")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"detector {spec!r}: cannot import {module_name} ({exc})") from None
+    except ImportError as exc:  # the module itself not found; an import failing inside it names its file instead
+        if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise
+        raise DetectorLoadError(f"detector {spec!r}: cannot import {module_name} ({exc}); is its folder on "
+                                "PYTHONPATH?") from None
     cls = getattr(module, attr, None)
     if cls is None:
-        raise ValueError(f"detector {spec!r}: {module_name} has no attribute {attr!r}")
+        raise DetectorLoadError(f"detector {spec!r}: {module_name} has no attribute {attr!r}")
     make = getattr(cls, "create", cls)
     det = make(weights=weights, random_init=random_init, **options)
     missing = [a for a in REQUIRED if not hasattr(det, a)]
     if missing:
-        raise ValueError(f"detector {spec!r}: the instance lacks {missing} (see detectors/plugin.py)")
+        raise DetectorLoadError(f"detector {spec!r}: the instance lacks {missing} (see detectors/plugin.py)")
     if not hasattr(det, "name"):
         det.name = spec
     if not isinstance(getattr(det, "weights", None), WeightsInfo):

@@ -24,6 +24,10 @@ RUN_FILES = (MANIFEST_FILE, METRICS_FILE, SCORES_FILE)  # what a finished run fo
 
 SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_frames",
                  "status", "message", "frame_scores", "groups", "params", "frame_indices")
+# A row's `status` is "ok" or why it has no score: a read status of the video (benchmarks' READ_STATUSES), "no_face",
+# or DETECTOR_ERROR (the detector raised, hung, or returned no valid P(fake) per frame; `message` says which).
+# Metrics count every non-ok row as skipped; reports list them.
+DETECTOR_ERROR = "detector_error"
 OPTIONAL_COLUMNS = ("params", "frame_indices")  # absent from files written before perturbation parameters were recorded
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from . import cache, datasets, gallery, gate, listing, report, run, train, weights
 
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Robustness benchmark for deepfake "
                                      "video detectors: AUC, AP and accuracy under perturbations.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the full traceback (of a plug-in detector's failure too) before "
+                        "the one-line message")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.add_parser(subparsers)
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         return 0
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
         return 2
 

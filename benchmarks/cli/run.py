@@ -6,6 +6,7 @@ from pathlib import Path
 
 import benchmarks
 import perturbations
+from reports.run_files import DETECTOR_ERROR, read_scores
 from reports.tables import column_label, main_table
 
 from ..config import RunConfig
@@ -77,6 +78,10 @@ def add_parser(subparsers) -> None:
     run.add_argument("--actors", type=int, default=0, metavar="N",
                      help="inference actors for --score-in actors (default: one per GPU of the Ray cluster with "
                      "--device cuda, one on the CPU)")
+    run.add_argument("--detector-timeout", type=timeout_seconds, default=None, metavar="SECONDS",
+                     help="longest a detector call (a batch of frames, or a clip) may take; its rows then get status "
+                     "detector_error, and as a hung call cannot be stopped the detector is skipped for the rest of "
+                     "the run (in that process). Default: no limit")
     run.add_argument("--cache-perturbed", action="store_true",
                      help="store each video's perturbed crops per level in the cache directory and load them in later "
                      "runs instead of perturbing again (a run that adds a detector then skips re-encoding, "
@@ -94,6 +99,17 @@ def start_workers_early(args: argparse.Namespace) -> None:
         return
     scoring_workers = args.score_in in ("auto", "workers") and args.device in ("auto", "cpu")
     start_forkserver((SCORING_MODULE,) if scoring_workers else ())
+
+
+def timeout_seconds(text: str) -> float:
+    """--detector-timeout: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def workers(args: argparse.Namespace) -> int:
@@ -121,10 +137,23 @@ def main(args: argparse.Namespace) -> int:
                        out=args.out, faces=face_settings(args), workers=workers(args), executor=args.executor,
                        ray_address=args.ray_address, device=args.device, score_cache=args.score_cache,
                        score_in=args.score_in, actors=args.actors, precision=args.precision,
-                       cache_perturbed=args.cache_perturbed)
+                       cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout)
     result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1
     print(main_table(entries, [column_label(e, several) for e in entries]))
+    print_detector_errors(result.run_dir)
     print(f"\nrun folder: {result.run_dir}  (report.md, scores.csv, metrics.json, manifest.json)")
     return 0
+
+
+def print_detector_errors(run_dir: Path, limit: int = 10) -> None:
+    """The rows a detector failed on (they count as skipped in the table above), so a fault is never silent."""
+    failed = [r for r in read_scores(run_dir) if r["status"] == DETECTOR_ERROR]
+    if not failed:
+        return
+    print(f"\n{len(failed)} row(s) with status {DETECTOR_ERROR} (no score, excluded from the metrics):")
+    for row in failed[:limit]:
+        print(f"  {row['video_id']} [{row['level']}]: {row['message']}")
+    if len(failed) > limit:
+        print(f"  ... and {len(failed) - limit} more (scores.csv, report.md)")

@@ -41,7 +41,8 @@ class InferenceActor:
     def score(self, prepared: tuple[int, PreparedVideo, JobInfo]) -> tuple[int, ScoredVideo, JobInfo]:
         index, video_in, info = prepared
         timing = RunTiming(None, list(self.config.levels), list(self.config.detectors))
-        scorer = BatchScorer(self.models, self.batch_size, self.config.aggregate, timing, self.config.precision)
+        scorer = BatchScorer(self.models, self.batch_size, self.config.aggregate, timing, self.config.precision,
+                             timeout=self.config.detector_timeout)
         video = scorer.video(video_in.rows)
         video.cache_keys = video_in.cache_keys
         for position, level, faces in video_in.inputs:

@@ -119,7 +119,7 @@ def score_job(job: VideoJob, detector=None, single_thread: bool = False) -> tupl
     state = WORKER_SCORING.get(config, job.faces.cache_root)
     timing = RunTiming(None, list(config.levels), list(config.detectors))
     scorer = BatchScorer(state.models, batch_size_for(config.batch_size, torch.device("cpu")), config.aggregate,
-                         timing, config.precision)
+                         timing, config.precision, timeout=config.detector_timeout)
     index, info = queue_job(job, scorer, state.levels, state.reuse, timing, detector, single_thread)
     return index, ScoredVideo(finish_scoring(scorer, state.reuse), timing.session["levels"]), info
 

@@ -111,9 +111,10 @@ def reuse_rows(item, crops: FaceCrops, todo: list[tuple[str, str]], rows: dict, 
 def score_video(item, crops: FaceCrops, todo: list[tuple[str, str]], models: dict, settings: VideoSettings,
                 levels: dict[str, perturbations.Level], *, batch_size: int, aggregate: str, precision: str = "fp32",
                 cache: FaceCache | None = None, face_detector=None, workdir: Path | None = None,
-                timing: RunTiming | None = None, reuse: ScoreReuse | None = None) -> list[dict]:
+                timing: RunTiming | None = None, reuse: ScoreReuse | None = None,
+                detector_timeout: float | None = None) -> list[dict]:
     """Rows for one video on its own (batches within the video only): the per-video form of what `run` does."""
-    scorer = BatchScorer(models, batch_size, aggregate, timing, precision)
+    scorer = BatchScorer(models, batch_size, aggregate, timing, precision, timeout=detector_timeout)
     with tempfile.TemporaryDirectory(prefix="dfbench-") as tmp:
         queue_video(item, crops, todo, scorer, settings, levels, cache, face_detector, Path(workdir or tmp), timing,
                     reuse)
