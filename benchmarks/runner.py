@@ -39,6 +39,7 @@ from .execution.face_jobs import face_jobs, peak_rss_mb
 from .execution.jobs import PrepareJob, video_jobs
 from .execution.local import SCORING_MODULE, default_workers, make_executor, start_forkserver
 from .execution.placement import run_device, scoring_place
+from .hashing import CACHE_LOG, CacheLog
 from .inference.batching import BatchScorer
 from .inference.device import batch_size_for, check_precision
 from .inference.guard import check_timeout
@@ -54,7 +55,7 @@ from .pipeline.video_rows import queue_video
 from .run_folder.manifest import build_manifest
 from .run_folder.timing import RunTiming
 
-__all__ = ["RunResult", "run", "report", "resolve_run_dir", "metrics_document"]
+__all__ = ["RunResult", "run", "report", "resolve_run_dir", "metrics_document", "report_caches"]
 
 @dataclasses.dataclass
 class RunResult:
@@ -150,6 +151,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     write_json(previous, manifest)
 
     started = time.perf_counter()
+    CACHE_LOG.drain()  # report only what this run finds
     writer = ScoresWriter(run_dir / SCORES_FILE)
     done = writer.done_keys()
     if done and progress:
@@ -214,6 +216,7 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
         bar.close()
         timing.session["loop_seconds"] = time.perf_counter() - timing.started  # faces, perturbation, inference
         timing.face_stage(executor.stats)
+        report_caches(executor.stats.cache, timing)
         timing.save()  # also on interrupt: the next session adds to it
     face_detector = face_detector or getattr(executor, "detector", None)  # the in-process executor's, if it made one
     writer.close()
@@ -263,6 +266,17 @@ def _score_here(pending: list, executor, scorer: BatchScorer, threads: Inference
     threads.restore()  # the face stage is over
     scorer.flush()
     yield from finished()
+
+
+def report_caches(workers: CacheLog, timing: RunTiming) -> None:
+    """Cache entries discarded and caches found read-only, by this process and (`workers`) by worker processes:
+    counted in timing.json and reported once, one stderr line each."""
+    log = CacheLog()
+    log.merge(workers)
+    log.merge(CACHE_LOG.drain())
+    timing.cache_discarded(log.counts())
+    for line in log.warnings():
+        print(line, file=sys.stderr)
 
 
 def metrics_document(rows: list[dict], config: RunConfig) -> dict:

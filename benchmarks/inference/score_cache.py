@@ -9,12 +9,18 @@ the device type, the installed versions of the libraries that compute pixels and
 project's own code (any edit to `benchmarks`, `detectors` or `perturbations` starts afresh). Batch size and
 worker count are not part of it: they change scores by float noise only (equal to 1e-6, tested).
 Randomly initialised detectors are never cached.
+
+Each entry holds its own key and a checksum of its row, and is checked on load: an entry under another key's
+name, with changed bytes, or with a row that cannot be right (a score that is not a number in [0, 1], or not
+the aggregate of its frame scores) is discarded, scored again and rewritten; entries of earlier versions (no
+key) are misses. A cache that cannot be written is used read-only.
 """
 from __future__ import annotations
 
 import hashlib
 import inspect
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -26,13 +32,17 @@ import detectors
 from reports.run_files import write_json
 
 from ..config import DetectorSettings
+from ..hashing import CACHE_LOG, NOT_WRITABLE, EntryRejected, payload_checksum
+from ..metrics.aggregate import aggregate_video_score
 
-__all__ = ["ScoreCache", "ScoreReuse", "code_fingerprint", "detector_fingerprint", "level_fingerprint"]
+__all__ = ["ScoreCache", "ScoreReuse", "code_fingerprint", "detector_fingerprint", "level_fingerprint",
+           "row_checksum", "check_row"]
 
 FORMAT = 1
 ROW_FIELDS = ("score", "n_frames", "frame_scores", "frame_indices", "params", "status", "message")
 LIBRARIES = ("torch", "numpy", "opencv-python", "av", "pyimgaug", "scikit-image", "timm", "torchvision")
 PACKAGES = ("benchmarks", "detectors", "perturbations")
+AGGREGATE_TOLERANCE = 1e-4  # frame scores are stored to 6 significant digits, the video score in full
 
 
 @lru_cache(maxsize=1)
@@ -99,21 +109,47 @@ class ScoreCache:
     def path_for(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.json"
 
-    def load(self, key: str) -> dict | None:
-        """The stored row fields, or None when absent or damaged (a damaged entry is a miss)."""
+    def load(self, key: str, aggregate: str = "mean") -> dict | None:
+        """The stored row fields, or None when absent, of an earlier version, or discarded (scored again):
+        unreadable, another key's, changed (checksum) or implausible (`check_row` with `aggregate`)."""
+        path = self.path_for(key)
         try:
-            data = json.loads(self.path_for(key).read_text())
-        except (OSError, ValueError):
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        if not isinstance(data, dict) or set(data) != set(ROW_FIELDS):
+        except OSError as error:
+            CACHE_LOG.discard("scores", path, f"unreadable ({error.strerror or error})")
             return None
-        return data
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise EntryRejected("not a JSON object")
+            if "key" not in data and set(data) == set(ROW_FIELDS):
+                return None  # an entry of an earlier version: scored again and rewritten in the new format
+            if data.get("key") != key:
+                raise EntryRejected(f"key mismatch (the entry is {str(data.get('key'))[:12]}...'s)")
+            row = data.get("row")
+            if not isinstance(row, dict) or set(row) != set(ROW_FIELDS):
+                raise EntryRejected("not a score row")
+            if data.get("checksum") != row_checksum(row):
+                raise EntryRejected("checksum mismatch")
+            check_row(row, aggregate)
+        except (ValueError, TypeError) as error:  # bad JSON, EntryRejected
+            CACHE_LOG.discard("scores", path, str(error) if isinstance(error, EntryRejected) else f"unreadable ({error})")
+            return None
+        return row
 
     def store(self, key: str, row: dict) -> None:
-        """Atomic (`write_json`): concurrent runs never read half an entry."""
+        """Atomic (`write_json`): concurrent runs never read half an entry (nothing is stored when read-only)."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, {f: row.get(f, "") for f in ROW_FIELDS})
+        fields = {f: row.get(f, "") for f in ROW_FIELDS}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, {"key": key, "checksum": row_checksum(fields), "row": fields})
+        except OSError as error:
+            if error.errno not in NOT_WRITABLE:
+                raise
+            CACHE_LOG.not_stored(self.root, error)
 
     def entries(self) -> int:
         return sum(1 for _ in self.dir.rglob("*.json")) if self.dir.is_dir() else 0
@@ -124,6 +160,33 @@ class ScoreCache:
     def clear(self) -> None:
         """Delete all stored scores (only `<root>/scores`)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def row_checksum(row: dict) -> str:
+    """The checksum stored with a row: over its canonical JSON."""
+    return payload_checksum({"row": json.dumps(row, sort_keys=True, default=str).encode()})
+
+
+def check_row(row: dict, aggregate: str) -> None:
+    """Raise EntryRejected unless the row could have been scored: a scored row ("ok") has `n_frames` frame
+    scores and a score, all finite numbers in [0, 1], the score being their `aggregate`; a row whose level lost
+    the face has neither."""
+    if row["status"] != "ok":
+        if row["score"] not in ("", None) or row["frame_scores"]:
+            raise EntryRejected(f"a score for status {row['status']!r}")
+        return
+    try:
+        score = float(row["score"])
+        frames = [float(v) for v in str(row["frame_scores"]).split()]
+    except (TypeError, ValueError):
+        raise EntryRejected(f"score {row['score']!r} or frame scores are not numbers") from None
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (score, *frames)):
+        raise EntryRejected(f"score {row['score']!r} or a frame score is not in [0, 1]")
+    if not frames or row["n_frames"] != len(frames):
+        raise EntryRejected(f"n_frames {row['n_frames']!r} for {len(frames)} frame scores")
+    expected = aggregate_video_score(frames, aggregate)
+    if abs(score - expected) > AGGREGATE_TOLERANCE:
+        raise EntryRejected(f"score {score:.6g} is not the {aggregate} of its frame scores ({expected:.6g})")
 
 
 @dataclass
@@ -155,6 +218,10 @@ class ScoreReuse:
             return None
         return self.cache.key(faces_key, self.levels[level], seed, self.detectors[detector], self.aggregate,
                               self.device)
+
+    def load(self, key: str) -> dict | None:
+        """The stored row of `key`, checked against this run's frame aggregation."""
+        return self.cache.load(key, self.aggregate)
 
     def store(self, rows: list[dict], cache_keys: dict[int, str] | None) -> None:
         """Store the rows at the positions of `cache_keys` (rows scored in this run)."""

@@ -3,7 +3,12 @@
 Keys hash the file bytes (not the path or mtime), so renamed or copied videos hit the cache
 and a re-encoded file at the same path misses it.  Entries are written to a temp file in the
 same directory and moved into place with `os.replace`, so concurrent workers never see a
-half-written file; a damaged entry is treated as a miss and rewritten.
+half-written file.
+
+Each entry also holds its own key and a checksum of its arrays, checked on load: an entry under another
+video's name (swapped or copied files), with changed bytes, cut short, or with crops, boxes and frame indices
+that do not agree, is discarded (logged in `CACHE_LOG`, reported once per run), extracted again and rewritten.
+Entries of earlier versions (no key) are misses. A cache that cannot be written is used read-only.
 """
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ import numpy as np
 import zstandard
 
 from ..config import FaceSettings, default_cache_dir
-from ..hashing import file_sha256
+from ..hashing import CACHE_LOG, NOT_WRITABLE, EntryRejected, file_sha256, payload_checksum
 from .face_detectors import FaceDetector
 from .faces import FaceCrops, extract_faces
 
-__all__ = ["FaceCache", "CACHEABLE", "compress_pixels", "decompress_pixels", "save_npz_atomically"]
+__all__ = ["FaceCache", "CACHEABLE", "compress_pixels", "decompress_pixels", "save_npz_atomically", "read_entry",
+           "write_entry"]
 
 CACHE_FORMAT = 2  # bump when the .npz layout changes; 2: crops as zstd over a horizontal difference filter
 ZSTD_LEVEL = 1  # with the difference filter: 0.09 s and 4.9 MB for 32 crops of 384 px (np.savez_compressed: 0.6 s, 8.2 MB)
@@ -63,21 +69,21 @@ class FaceCache:
     # --- entries ---
 
     def load(self, key: str) -> FaceCrops | None:
-        """The cached crops, or None when absent or unreadable (a corrupt entry is a miss)."""
+        """The cached crops, or None when absent, of an earlier version, or discarded (see the module doc)."""
         path = self.path_for(key)
-        if not path.is_file():
+        arrays = read_entry(path, key, "faces")
+        if arrays is None:
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
-                return _from_arrays(data)
-        except Exception:  # any damage (bad zip, zlib error, missing key, bad JSON...) is just a miss
+            return _from_arrays(arrays)
+        except Exception as error:  # inconsistent parts, a bad zstd frame, missing metadata...
+            CACHE_LOG.discard("faces", path, f"implausible entry ({error})")
             return None
 
-    def store(self, key: str, crops: FaceCrops) -> Path:
-        """Write atomically: temp file in the same directory, then os.replace."""
+    def store(self, key: str, crops: FaceCrops) -> Path | None:
+        """Write atomically (temp file in the same directory, then os.replace); None when the cache is read-only."""
         path = self.path_for(key)
-        save_npz_atomically(path, _to_arrays(crops))  # the crops are compressed already
-        return path
+        return path if write_entry(path, key, _to_arrays(crops), self.root) else None  # crops compressed already
 
     def get_or_extract(
         self,
@@ -95,6 +101,11 @@ class FaceCache:
         cached = self.load(key)
         if cached is not None:
             return cached
+        return self.extract(path, key, num_frames, settings, detector, decode_threads)
+
+    def extract(self, path: str | os.PathLike, key: str, num_frames: int, settings: FaceSettings,
+                detector: FaceDetector | None = None, decode_threads: bool = True) -> FaceCrops:
+        """Crops extracted from the video (after a miss), stored under `key` when "ok"/"no_face"."""
         result = extract_faces(path, num_frames, settings, detector, decode_threads=decode_threads)
         if result.status in CACHEABLE:
             self.store(key, result)
@@ -131,16 +142,25 @@ def _to_arrays(crops: FaceCrops) -> dict[str, np.ndarray]:
 
 
 def _from_arrays(data) -> FaceCrops:
+    """The crops of a verified entry; raises when its parts do not agree (shapes, dtypes, frame count)."""
     meta = json.loads(str(data["meta"]))
     if meta.get("format") != CACHE_FORMAT:
-        raise ValueError("cache format mismatch")
+        raise EntryRejected("cache format mismatch")
     crops = decompress_pixels(data["crops"], data["crops_shape"])
     boxes = data["boxes"]
     detected = data["detected"]
     indices = [int(i) for i in meta["frame_indices"]]
-    n = len(indices)
-    if crops.ndim != 4 or crops.shape[0] != n or boxes.shape != (n, 4) or detected.shape != (n,):
-        raise ValueError("inconsistent cache entry")
+    n, total = len(indices), int(meta["total_frames"])
+    if crops.ndim != 4 or crops.shape[0] != n or crops.shape[3] != 3 or crops.shape[1] != crops.shape[2]:
+        raise EntryRejected(f"crops of shape {crops.shape} for {n} frames")
+    if boxes.shape != (n, 4) or boxes.dtype != np.float32 or not np.isfinite(boxes).all():
+        raise EntryRejected(f"boxes of shape {boxes.shape} ({boxes.dtype}) for {n} frames")
+    if detected.shape != (n,) or detected.dtype != bool:
+        raise EntryRejected(f"detected flags of shape {detected.shape} for {n} frames")
+    if meta["status"] not in CACHEABLE or (meta["status"] == "ok") != (n > 0):
+        raise EntryRejected(f"status {meta['status']!r} with {n} frames")
+    if any(i < 0 or (total > 0 and i >= total) for i in indices):
+        raise EntryRejected(f"frame indices {indices} of a {total}-frame video")
     return FaceCrops(
         crops=crops,
         frame_indices=indices,
@@ -148,9 +168,52 @@ def _from_arrays(data) -> FaceCrops:
         detected=detected,
         status=str(meta["status"]),
         message=str(meta["message"]),
-        total_frames=int(meta["total_frames"]),
+        total_frames=total,
         frame_size=(int(meta["frame_size"][0]), int(meta["frame_size"][1])),
     )
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    return payload_checksum({name: f"{a.dtype.str}{a.shape}".encode() + np.ascontiguousarray(a).tobytes()
+                             for name, a in arrays.items()})
+
+
+def read_entry(path: Path, key: str, kind: str) -> dict[str, np.ndarray] | None:
+    """The arrays of the .npz entry at `path` if it is the entry of `key` and intact; None when absent, written
+    by an earlier version (no key: a plain miss), or discarded: unreadable (cut short, not a zip), another key's
+    (swapped or copied files) or changed bytes (checksum); discards go to `CACHE_LOG` under `kind`."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except Exception as error:  # bad zip, zlib error, cut short, not an .npz at all...
+        CACHE_LOG.discard(kind, path, f"unreadable ({type(error).__name__}: {error})")
+        return None
+    if "key" not in arrays or "checksum" not in arrays:
+        return None  # an entry of an earlier version: computed again and rewritten in the new format
+    stored_key, checksum = str(arrays.pop("key")), str(arrays.pop("checksum"))
+    if stored_key != key:
+        CACHE_LOG.discard(kind, path, f"key mismatch (the entry is {stored_key[:12]}...'s)")
+        return None
+    if _checksum(arrays) != checksum:
+        CACHE_LOG.discard(kind, path, "checksum mismatch")
+        return None
+    return arrays
+
+
+def write_entry(path: Path, key: str, arrays: dict[str, np.ndarray], root: Path) -> bool:
+    """Store `arrays` with their key and checksum, atomically; False (logged once per cache root in
+    `CACHE_LOG`) when the cache cannot be written: hits are still used, new entries are not stored."""
+    entry = {**arrays, "key": np.array(key), "checksum": np.array(_checksum(arrays))}
+    try:
+        save_npz_atomically(path, entry)
+    except OSError as error:
+        if error.errno not in NOT_WRITABLE:
+            raise
+        CACHE_LOG.not_stored(root, error)
+        return False
+    return True
 
 
 def compress_pixels(pixels: np.ndarray) -> np.ndarray:

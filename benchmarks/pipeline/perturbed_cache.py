@@ -8,6 +8,8 @@ key holds everything those pixels depend on: the face-cache key (video bytes, fr
 the level's steps with `apply_at`, the seed, the face context, and the project-code and library fingerprint of
 the score cache. Levels without steps (`none`) are never stored. About 4-6 MB per video and level (zstd over the
 same row filter as the face cache), so a full grid on a large dataset needs a large disk: see `cache info`.
+Entries are checked like face-cache entries (their own key, a checksum, crops agreeing with the frames used): a
+swapped, changed or cut-short entry is discarded, perturbed again and rewritten; a read-only cache is only read.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hashing import CACHE_LOG, EntryRejected
 from ..inference.score_cache import code_fingerprint
-from .face_cache import compress_pixels, decompress_pixels, save_npz_atomically
+from .face_cache import CACHEABLE, compress_pixels, decompress_pixels, read_entry, write_entry
 
 __all__ = ["PerturbedCache", "PerturbedLevel"]
 
@@ -55,27 +58,25 @@ class PerturbedCache:
         return self.dir / key[:2] / f"{key}.npz"
 
     def load(self, key: str) -> PerturbedLevel | None:
-        """The stored level, or None when absent or damaged (a damaged entry is a miss, computed again)."""
+        """The stored level, or None when absent, of an earlier version, or discarded (computed again)."""
         path = self.path_for(key)
-        if not path.is_file():
+        arrays = read_entry(path, key, "perturbed")
+        if arrays is None:
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                faces = decompress_pixels(data["faces"], data["shape"]) if meta["status"] == "ok" else None
-                return PerturbedLevel(str(meta["status"]), str(meta["message"]), faces, str(meta["frame_indices"]),
-                                      str(meta["params"]))
-        except Exception:  # bad zip, zstd error, missing key, wrong size...
+            return _level_from(arrays)
+        except Exception as error:  # inconsistent parts, a bad zstd frame, missing metadata...
+            CACHE_LOG.discard("perturbed", path, f"implausible entry ({error})")
             return None
 
     def store(self, key: str, level: PerturbedLevel) -> None:
-        """Atomic: concurrent workers never read half an entry."""
+        """Atomic: concurrent workers never read half an entry (nothing is stored in a read-only cache)."""
         meta = {"status": level.status, "message": level.message, "frame_indices": level.frame_indices,
                 "params": level.params}
         arrays = {"meta": np.array(json.dumps(meta))}
         if level.status == "ok":
             arrays.update(faces=compress_pixels(level.faces), shape=np.asarray(level.faces.shape, np.int64))
-        save_npz_atomically(self.path_for(key), arrays)
+        write_entry(self.path_for(key), key, arrays, self.root)
 
     def entries(self) -> int:
         return sum(1 for _ in self.dir.rglob("*.npz")) if self.dir.is_dir() else 0
@@ -86,3 +87,18 @@ class PerturbedCache:
     def clear(self) -> None:
         """Delete all stored perturbed crops (only `<root>/perturbed`)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _level_from(arrays: dict[str, np.ndarray]) -> PerturbedLevel:
+    """The level of a verified entry; raises when its crops do not agree with the frames it names."""
+    meta = json.loads(str(arrays["meta"]))
+    status = str(meta["status"])
+    if status not in CACHEABLE:
+        raise EntryRejected(f"status {status!r}")
+    faces = None
+    if status == "ok":
+        faces = decompress_pixels(arrays["faces"], arrays["shape"])
+        frames = len(str(meta["frame_indices"]).split())
+        if faces.ndim != 4 or faces.shape[3] != 3 or faces.shape[0] == 0 or (frames and faces.shape[0] != frames):
+            raise EntryRejected(f"crops of shape {faces.shape} for {frames} frames")
+    return PerturbedLevel(status, str(meta["message"]), faces, str(meta["frame_indices"]), str(meta["params"]))

@@ -96,7 +96,7 @@ def reuse_rows(item, crops: FaceCrops, todo: list[tuple[str, str]], rows: dict, 
     remaining = []
     for det, lvl in todo:
         key = reuse.key(crops.cache_key, det, lvl, perturbations.seed_for(run_seed, item.video_id, lvl))
-        stored = reuse.cache.load(key) if key else None
+        stored = reuse.load(key) if key else None
         if stored is not None:
             rows[det, lvl].update(stored)
             if timing:

@@ -23,6 +23,8 @@ class RunTiming:
     `levels`: per level the videos perturbed and the seconds spent perturbing (re-encoding and re-detecting
     included for video- and frame-stage levels), and per detector the frames scored and the inference seconds
     (input resizing included; a batch spanning several videos or levels is shared by frame count).
+    `cache_discarded`: per cache (faces, perturbed, scores) the entries found damaged, swapped or implausible,
+    discarded and computed again.
     """
 
     def __init__(self, path: Path | None, levels: list[str], detector_names: list[str]) -> None:
@@ -35,7 +37,8 @@ class RunTiming:
                         "levels": {lvl: {"videos": 0, "perturb_seconds": 0.0, "from_perturbed_cache": 0,
                                          "detectors": {d: {"frames": 0, "seconds": 0.0, "reused": 0}
                                                        for d in detector_names}}
-                                   for lvl in levels}}
+                                   for lvl in levels},
+                        "cache_discarded": {"faces": 0, "perturbed": 0, "scores": 0}}
         self.info: dict = {}
         self.started = time.perf_counter()
         self._saved = 0.0
@@ -79,6 +82,10 @@ class RunTiming:
         self.session["faces"].update(jobs=stats.jobs, extracted=stats.jobs - stats.cache_hits,
                                      cache_hits=stats.cache_hits, extract_seconds=stats.extract_seconds,
                                      cache_seconds=stats.cache_seconds)
+
+    def cache_discarded(self, counts: dict[str, int]) -> None:
+        """This session's discarded cache entries per cache kind (`CacheLog.counts`)."""
+        self.session["cache_discarded"].update(counts)
 
     def to_dict(self) -> dict:
         self.session["wall_seconds"] = time.perf_counter() - self.started
