@@ -15,6 +15,7 @@ import datasets
 
 from ..hashing import file_sha256
 from ..pipeline.decode import VideoReadError, probe_video
+from .arguments import positive_int, seed_int
 
 MAX_GROUP_VALUES = 20       # group keys with more distinct values (ids) are not tabulated
 MAX_LISTED = 20             # per problem kind, further entries are summarised
@@ -24,9 +25,9 @@ def add_dataset_option_args(parser: argparse.ArgumentParser) -> None:
     """Reader options as flags; shared with `run` so both commands select the same videos."""
     group = parser.add_argument_group("dataset options (passed to the reader; see README)")
     group.add_argument("--parts", help="dfdc: train parts, e.g. 45-49 or 0,3,7-9 (default: all found)")
-    group.add_argument("--sample", type=int, metavar="N", help="dfdc: seeded subsample of N videos (reader option max_videos)")
+    group.add_argument("--sample", type=positive_int, metavar="N", help="dfdc: seeded subsample of N videos (reader option max_videos)")
     group.add_argument("--balance", action="store_true", help="dfdc: with --sample, half real and half fake")
-    group.add_argument("--dataset-seed", type=int, help="dfdc: subsample seed (default 24, the published protocol)")
+    group.add_argument("--dataset-seed", type=seed_int, help="dfdc: subsample seed (default 24, the published protocol)")
     group.add_argument("--compression", help="ffpp: raw, c23 (default) or c40")
     group.add_argument("--methods", help="ffpp: comma list of manipulation methods or all (default the four classic)")
     group.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",

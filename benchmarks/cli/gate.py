@@ -13,6 +13,7 @@ from reports.run_files import write_json
 
 from ..metrics.aggregate import AGGREGATIONS
 from ..metrics.names import DEFAULT_MAX_DROP, DEFAULT_RESAMPLES, GATE_METRICS
+from .arguments import fraction, non_negative_float, positive_int, seed_int
 
 
 def cmd_baseline(args) -> int:
@@ -69,8 +70,9 @@ def add_parser(subparsers) -> None:
     chk.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     chk.add_argument("--baseline", type=Path, required=True)
     rule = chk.add_mutually_exclusive_group()
-    rule.add_argument("--max-drop", type=float, help=f"largest allowed absolute worsening (default {DEFAULT_MAX_DROP})")
-    rule.add_argument("--max-relative-drop", type=float, help="largest allowed worsening as a fraction of the baseline")
+    rule.add_argument("--max-drop", type=fraction,
+                      help=f"largest allowed absolute worsening, 0 to 1 (default {DEFAULT_MAX_DROP})")
+    rule.add_argument("--max-relative-drop", type=non_negative_float, help="largest allowed worsening as a fraction of the baseline")
     rule.add_argument("--significant", action="store_true",
                       help="fail only when the paired bootstrap interval of the change excludes zero (worse)")
     chk.add_argument("--two-sided", action="store_true",
@@ -79,6 +81,6 @@ def add_parser(subparsers) -> None:
     chk.add_argument("--metrics", default="auc,ap,accuracy", help="comma list of auc, ap, accuracy, log_loss")
     chk.add_argument("--levels", help="check only these baseline levels (comma list; e.g. none,heavy when the run "
                      "scored fewer levels than the baseline); a listed level missing from the run still fails")
-    chk.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (--significant)")
-    chk.add_argument("--seed", type=int, default=0, help="bootstrap seed (--significant)")
+    chk.add_argument("--resamples", type=positive_int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (--significant)")
+    chk.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (--significant)")
     chk.set_defaults(handler=cmd_check)

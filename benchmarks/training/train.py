@@ -25,7 +25,17 @@ import datasets
 import detectors
 from reports.training import plot_history, write_history_csv
 
-from ..config import FaceSettings, default_cache_dir
+from ..config import (
+    FRACTION,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SEED,
+    FaceSettings,
+    default_cache_dir,
+)
 from ..metrics.binary import binary_metrics
 from ..run_folder.manifest import git_commit
 from .data import Augmentation, TrainVideo, epoch_inputs, epoch_samples, load_videos, sample_order
@@ -73,10 +83,13 @@ class TrainConfig:
             raise ValueError(f"unknown --class-balance {self.balance!r}; use {', '.join(BALANCE_MODES)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown --schedule {self.schedule!r}; use {', '.join(SCHEDULES)}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("--epochs and --batch-size must be >= 1 and --lr > 0")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        for allowed, names in ((POSITIVE_INT, ("num_frames", "epochs", "batch_size", "workers")),
+                               (NON_NEGATIVE_INT, ("freeze_backbone_epochs", "patience")), (SEED, ("seed",)),
+                               (POSITIVE_FLOAT, ("lr",)), (FRACTION, ("min_lr_ratio", "augment_p")),
+                               (NON_NEGATIVE_FLOAT, ("weight_decay", "warmup_epochs", "backbone_lr_mult")),
+                               (OPEN_FRACTION, ("val_fraction",))):
+            for name in names:  # the CLI's ranges (cli/arguments.py), for Python callers
+                allowed.check(name, getattr(self, name))
 
     def fingerprint(self) -> str:
         """What determines the trained weights (not where files go or how many workers extract faces)."""
