@@ -129,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
                        out=args.out, faces=face_settings(args), workers=workers(args), executor=args.executor,
                        ray_address=args.ray_address, device=args.device, score_cache=args.score_cache,
                        score_in=args.score_in, actors=args.actors, precision=args.precision,
-                       cache_perturbed=args.cache_perturbed)
+                       cache_perturbed=args.cache_perturbed, follow_symlinks=args.follow_symlinks)
     result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

@@ -93,7 +93,7 @@ def cmd_train(args) -> int:
         freeze_backbone_epochs=args.freeze_backbone_epochs, backbone_lr_mult=args.backbone_lr_mult,
         patience=args.patience, augment=args.augment, augment_p=args.augment_p, mirror=not args.no_mirror,
         weights=args.weights, detector_options=options, cache_dir=args.cache_dir, workers=args.workers,
-        faces=face_settings(args))
+        faces=face_settings(args), follow_symlinks=args.follow_symlinks)
     try:
         out = benchmarks.train(config, args.out, fresh=args.fresh)
     except KeyboardInterrupt:

@@ -77,6 +77,7 @@ class TrainConfig:
     cache_dir: str | None = None
     workers: int = 1
     faces: FaceSettings = field(default_factory=FaceSettings)
+    follow_symlinks: bool = False         # read files that symlinks point to outside the data root (RunConfig's)
 
     def validate(self) -> None:
         if self.balance not in BALANCE_MODES:
@@ -93,7 +94,7 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """What determines the trained weights (not where files go or how many workers extract faces)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("cache_dir", "workers")}
+        data = {k: v for k, v in asdict(self).items() if k not in ("cache_dir", "workers", "follow_symlinks")}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -200,17 +201,18 @@ def train(config: TrainConfig, out: Path | None = None, log=None, fresh: bool = 
     out.parent.mkdir(parents=True, exist_ok=True)
     state = None if fresh else load_state(state_path(out), fingerprint)
 
+    def open_split(split: str) -> list:
+        dataset = datasets.open(config.dataset, config.data_root, split=split, **config.dataset_options)
+        datasets.check_inside_root(dataset, dataset.root, follow_symlinks=config.follow_symlinks)
+        return list(dataset)
+
+    items = open_split(config.split)  # bad manifests and paths are refused before the detector is built
     detector = detectors.create(config.detector, weights=config.weights, random_init=config.weights is None,
                                 seed=config.seed, **config.detector_options)
     augmentation = Augmentation(config.augment, config.augment_p, config.mirror)
     level = augmentation.resolve()
     input_size, context = detector.input_size, config.faces.context
     cache_root = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()).absolute()
-
-    def open_split(split: str) -> list:
-        return list(datasets.open(config.dataset, config.data_root, split=split, **config.dataset_options))
-
-    items = open_split(config.split)
     videos, skipped = load_videos(items, config.num_frames, config.faces, cache_root, input_size,
                                   keep_context=level is not None, workers=config.workers, log=log)
     labels = np.array([v.label for v in videos])
