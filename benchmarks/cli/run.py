@@ -51,12 +51,12 @@ def add_parser(subparsers) -> None:
                      help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models")
     add_data_args(run, "test")
     add_dataset_option_args(run)
-    run.add_argument("--seed", type=seed_int, default=0, help="run seed for perturbation parameters (default 0)")
+    run.add_argument("--seed", type=seed_int, default=0, help="run seed for perturbation parameters, >= 0 (default 0)")
     run.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                      help="frames per forward pass, filled across consecutive videos for frame models; clip models "
                      "get one video per call (default: 8 on CPU, where small batches are faster, 64 on a GPU)")
     add_metric_args(run, defaults=True)
-    run.add_argument("--max-videos", type=positive_int, metavar="N", help="use only the first N videos of the split")
+    run.add_argument("--max-videos", type=positive_int, metavar="N", help="use only the first N videos of the split (N >= 1)")
     run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "
                      "same configuration, which is resumed)")
     run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")

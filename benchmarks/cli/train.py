@@ -73,7 +73,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split-by", choices=["auto", "identity", "video"], default="auto",
                    help="hold out whole identities (identity), single videos (video), or identities when the "
                    "dataset has enough of them (auto, default)")
-    p.add_argument("--seed", type=seed_int, default=0, help="seed for initialisation, split, order and augmentation")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for initialisation, split, order and augmentation, >= 0 (default 0)")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes extracting faces (default 1)")
     p.add_argument("--fresh", action="store_true", help="ignore a saved training state and start again")
     p.set_defaults(handler=cmd_train)
