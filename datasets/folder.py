@@ -103,7 +103,8 @@ def walk_video_names(base: Path, root: Path, notes: list[str], seen: set[str]) -
 
     def visit(folder: Path, top: bool = False) -> None:
         real = os.path.realpath(folder)
-        if not top and any(os.path.commonpath([real, done]) == real for done in seen):
+        # only a symlinked folder can lead somewhere already scanned (checked against every folder seen so far)
+        if not top and os.path.islink(folder) and any(os.path.commonpath([real, done]) == real for done in seen):
             notes.append(f"{folder.relative_to(root).as_posix()}/: links to a folder scanned anyway or above one "
                          "(a symlink loop, or real/ and fake/ crossing); not scanned")
             return

@@ -5,7 +5,8 @@ the same video under two names silently shifts AUC. `check` finds these before a
 counts per split/label/group, files whose real path (symlinks resolved) is outside the data
 root, symlink loops, dangling links, listed names that are not files (a directory x.mp4),
 missing files, files PyAV cannot open as video (optional, it opens every file), duplicate
-content (size first, then sha256 only among equal sizes), and the reader's layout problems. Exit 0 when clean, 1 when anything is wrong, 2 on a bad input.
+content (size first, then sha256 only among equal sizes), and the reader's layout problems.
+Exit 0 when clean, 1 when anything is wrong, 2 on a bad input.
 """
 from __future__ import annotations
 
