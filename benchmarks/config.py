@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,11 +17,55 @@ from datasets.base import CACHE_ENV, default_cache_dir
 from .sampling import select_indices
 
 __all__ = ["CACHE_ENV", "ALGORITHM_VERSION", "FACE_DETECTORS", "NO_FACE_POLICIES", "EXECUTION_FIELDS", "RunError",
-           "default_cache_dir", "default_runs_dir", "FaceSettings", "RunConfig", "DetectorSettings", "VideoSettings"]
+           "default_cache_dir", "default_runs_dir", "FaceSettings", "RunConfig", "DetectorSettings", "VideoSettings",
+           "Range", "POSITIVE_INT", "NON_NEGATIVE_INT", "SEED", "POSITIVE_FLOAT", "NON_NEGATIVE_FLOAT", "FRACTION",
+           "OPEN_FRACTION"]
 
 
 class RunError(RuntimeError):
     """A run that cannot start as configured (one-line message for the CLI)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric parameter, defined once for the CLI's argument types and the library's
+    checks, so `--frames 0` and `RunConfig(num_frames=0)` are refused with the same range in the message."""
+
+    integer: bool
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself excluded (a learning rate > 0)
+    high_open: bool = False  # high itself excluded (a held-out share < 1)
+
+    def text(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        return kind
+
+    def contains(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if self.integer else numbers.Real):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes no comparison; inf is no setting
+            return False
+        low_ok = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        return low_ok and (self.high is None or (value < self.high if self.high_open else value <= self.high))
+
+    def check(self, name: str, value: object, optional: bool = False) -> None:
+        """ValueError naming `name` and the range unless `value` is in it (or None when `optional`)."""
+        if not (optional and value is None) and not self.contains(value):
+            raise ValueError(f"{name} must be {self.text()}, got {value!r}")
+
+
+POSITIVE_INT = Range(integer=True, low=1)  # frames, batch sizes, workers, epochs, video counts
+NON_NEGATIVE_INT = Range(integer=True, low=0)  # counts where 0 means "none" or "automatic"
+SEED = NON_NEGATIVE_INT  # seeds reach numpy's default_rng, which refuses negative seeds
+POSITIVE_FLOAT = Range(integer=False, low=0, low_open=True)
+NON_NEGATIVE_FLOAT = Range(integer=False, low=0)
+FRACTION = Range(integer=False, low=0, high=1)  # probabilities, thresholds, metric tolerances
+OPEN_FRACTION = Range(integer=False, low=0, high=1, low_open=True, high_open=True)  # a share of videos held out
 
 
 FACE_DETECTORS = ("centerface", "yunet", "none")  # "none": the videos are face crops already
@@ -53,10 +99,10 @@ class FaceSettings:
         if self.no_face not in NO_FACE_POLICIES:
             raise ValueError(f"unknown no-face policy {self.no_face!r}; use {' or '.join(NO_FACE_POLICIES)}")
         select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
-        if self.detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
-        if self.smooth < 1:
-            raise ValueError(f"smooth must be >= 1, got {self.smooth}")
+        POSITIVE_INT.check("detect_every", self.detect_every)
+        POSITIVE_INT.check("smooth", self.smooth)
+        FRACTION.check("threshold", self.threshold)
+        POSITIVE_FLOAT.check("margin", self.margin)
 
     def key(self) -> str:
         """Stable text of all fields plus the algorithm version, for cache keys."""
@@ -106,6 +152,19 @@ class RunConfig:
     # Seconds a detector call (a batch, or a clip) may take before its rows get detector_error; None: no limit.
     # Execution only: it decides whether a hung call ends the row, never what a finished call scores.
     detector_timeout: float | None = None
+    # Read data files whose real path (symlinks resolved) lies outside the data root (a symlink farm); off: refused
+    follow_symlinks: bool = False
+
+    def __post_init__(self) -> None:
+        """Numeric settings checked here, so a Python caller gets the CLI's message instead of rows with 0 frames
+        or a crash after the whole run (a negative seed fails only when the bootstrap starts)."""
+        POSITIVE_INT.check("num_frames", self.num_frames)
+        SEED.check("seed", self.seed)
+        POSITIVE_INT.check("batch_size", self.batch_size, optional=True)
+        POSITIVE_INT.check("max_videos", self.max_videos, optional=True)
+        NON_NEGATIVE_INT.check("bootstrap", self.bootstrap)
+        POSITIVE_INT.check("workers", self.workers)
+        NON_NEGATIVE_INT.check("actors", self.actors)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +178,7 @@ class RunConfig:
             data.pop(name, None)
         if data.get("precision") == "fp32":  # the default, and all there was before --precision: old runs resume
             data.pop("precision")
+        data.pop("follow_symlinks", None)  # decides whether a run may read a file, not what it scores
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def detector_settings(self) -> DetectorSettings:

@@ -135,6 +135,8 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
     items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
+    # Before any model loads: a file outside the root (through a symlink) or a NUL byte in a path is refused here.
+    datasets.check_inside_root(items, dataset.root, follow_symlinks=config.follow_symlinks)
     detector_settings = config.detector_settings()
     models = load_detectors(detector_settings)
     batch_size = batch_size_for(config.batch_size, device)

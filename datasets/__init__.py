@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 from .base import FAKE, REAL, Dataset, DatasetError, VideoItem
+from .paths import PATH_PROBLEMS, PathProblem, audit_paths, check_inside_root
 
 __all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "VideoItem", "available", "describe", "open", "reader_options",
-           "register", "unregister"]
+           "register", "unregister", "PATH_PROBLEMS", "PathProblem", "audit_paths", "check_inside_root"]
 
 TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "package.module:Class"
 

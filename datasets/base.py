@@ -39,6 +39,8 @@ class VideoItem:
     label: int
     split: str = "test"
     groups: dict[str, str] = field(default_factory=dict)
+    # Where the item was listed ('manifest.csv:4'), for messages about it; '' when found by a folder scan.
+    origin: str = field(default="", compare=False)
 
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")

@@ -139,8 +139,8 @@ def load_items(root: Path, release: Release) -> tuple[list[VideoItem], list[str]
     listed = read_test_list(list_path)
     on_disk = {f"{folder}/{p.name}": label for folder, label in FOLDERS.items() for p in list_videos(root / folder)}
     items: list[VideoItem] = []
-    for rel, (label, _) in listed.items():
-        items.append(VideoItem(video_id(rel), root / rel, label, "test", identity_groups(rel)))
+    for rel, (label, where) in listed.items():
+        items.append(VideoItem(video_id(rel), root / rel, label, "test", identity_groups(rel), where))
     for rel, label in sorted(on_disk.items()):
         if rel not in listed:
             items.append(VideoItem(video_id(rel), root / rel, label, "train", identity_groups(rel)))

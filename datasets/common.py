@@ -101,11 +101,13 @@ def as_choices(value: object, option: str, choices: Iterable[str], every: Iterab
 
 
 def list_videos(folder: Path) -> list[Path]:
-    """Video files directly in `folder`, sorted by name (a directory listing, no decoding)."""
+    """Entries with a video name directly in `folder`, sorted by name (a directory listing, no decoding).
+
+    Not only files: a dangling link, a symlink loop or a directory named x.mp4 is listed too, so it becomes an
+    item with a status row in a run and a line in `datasets check` (`paths.audit_paths`), not a silent gap."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                  and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
 
 
 def subsample(items: list[VideoItem], n: int | None, balance: bool, seed: int, source: str) -> list[VideoItem]:

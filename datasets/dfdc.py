@@ -148,7 +148,7 @@ def read_metadata(path: Path, split: str, part: str, prefix: str) -> list[VideoI
             raise DatasetError(f"{where}: 'original' must be a file name or null, got {type(original).__name__}")
         rel = safe_relpath(str(key), where)
         items.append(VideoItem(video_id(f"{prefix}/{rel}" if prefix else f"{split}/{rel}"), root / rel,
-                               _DFDC_LABELS[raw_label], split, {"part": part, "original": original or ""}))
+                               _DFDC_LABELS[raw_label], split, {"part": part, "original": original or ""}, where))
     if not items:
         raise DatasetError(f"{path}: no entries")
     return items
@@ -169,7 +169,7 @@ def read_labels_csv(path: Path) -> list[VideoItem]:
             raise DatasetError(f"{row.where}: bad label '{label}'; allowed: 0 (real) or 1 (fake)")
         rel = safe_relpath(row.fields["filename"], row.where)
         items.append(VideoItem(video_id(f"{TEST_VIDEOS}/{rel}"), path.parent / rel, parse_label(label, row.where),
-                               TEST_VIDEOS, {"part": "", "original": ""}))
+                               TEST_VIDEOS, {"part": "", "original": ""}, row.where))
     return items
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -50,11 +51,13 @@ class FolderDataset(Dataset):
         if root is None:
             raise DatasetError(f"dataset 'folder' needs a root directory; {_LAYOUTS}")
         root_path = Path(root).expanduser()
-        super().__init__(root_path, split, load_items(root_path, split))
+        notes: list[str] = []
+        super().__init__(root_path, split, load_items(root_path, split, notes), notes=notes)
 
 
-def load_items(root: Path, split: str = DEFAULT_SPLIT) -> list[VideoItem]:
-    """Items under `root` for `split`, from a manifest if present, else from real/ + fake/."""
+def load_items(root: Path, split: str = DEFAULT_SPLIT, notes: list[str] | None = None) -> list[VideoItem]:
+    """Items under `root` for `split`, from a manifest if present, else from real/ + fake/ (what that scan does
+    not follow goes to `notes`)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data root {root} does not exist or is not a directory; {_LAYOUTS}")
@@ -66,25 +69,65 @@ def load_items(root: Path, split: str = DEFAULT_SPLIT) -> list[VideoItem]:
     if json_path.is_file():
         return read_manifest(json_path, split)
     if (root / "real").is_dir() or (root / "fake").is_dir():
-        return _select_split(scan_label_dirs(root), has_split=False, split=split, source=str(root))
+        return _select_split(scan_label_dirs(root, notes), has_split=False, split=split, source=str(root))
     raise DatasetError(f"data root {root} has no {MANIFEST_CSV}, {MANIFEST_JSON}, real/ or fake/; {_LAYOUTS}")
 
 
-def scan_label_dirs(root: Path) -> list[VideoItem]:
-    """Video files found recursively under root/real and root/fake, sorted by relative path."""
+def scan_label_dirs(root: Path, notes: list[str] | None = None) -> list[VideoItem]:
+    """Video names found recursively under root/real and root/fake, sorted by relative path.
+
+    Every entry with a video extension is an item, whether a file or not (a dangling link, a symlink loop, a
+    directory named x.mp4): the run gives it a status row and `datasets check` names it, rather than the dataset
+    shrinking without a word. Symlinked folders are followed (where they lead is checked later, against the root);
+    one already scanned (a loop) is not entered again, with a line in `notes`."""
+    notes = notes if notes is not None else []
     items: list[VideoItem] = []
+    seen = {os.path.realpath(root / folder) for folder in ("real", "fake") if (root / folder).is_dir()}
     for folder, label in (("real", REAL), ("fake", FAKE)):
         base = root / folder
         if not base.is_dir():
             continue
-        files = sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
-        for path in files:
+        for path in sorted(walk_video_names(base, root, notes, seen)):
             rel = path.relative_to(root).as_posix()
             items.append(VideoItem(video_id=video_id(rel), path=root / rel, label=label))
     if not items:
         raise DatasetError(f"data root {root}: real/ and fake/ hold no video files; {_LAYOUTS}")
     check_unique_ids(items, str(root))
     return items
+
+
+def walk_video_names(base: Path, root: Path, notes: list[str], seen: set[str]) -> list[Path]:
+    """Entries with a video extension below `base`, following symlinked folders, but never into a folder already
+    in `seen` (real paths; the caller seeds it with the label folders) or above one (a link back up the tree)."""
+    found: list[Path] = []
+
+    def visit(folder: Path, top: bool = False) -> None:
+        real = os.path.realpath(folder)
+        # only a symlinked folder can lead somewhere already scanned (checked against every folder seen so far)
+        if not top and os.path.islink(folder) and any(os.path.commonpath([real, done]) == real for done in seen):
+            notes.append(f"{folder.relative_to(root).as_posix()}/: links to a folder scanned anyway or above one "
+                         "(a symlink loop, or real/ and fake/ crossing); not scanned")
+            return
+        seen.add(real)
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            path = Path(entry.path)
+            is_video_name = path.suffix.lower() in VIDEO_EXTENSIONS
+            if _is_dir(entry):
+                visit(path)
+            elif entry.is_symlink() and not os.path.exists(path) and not is_video_name:
+                notes.append(f"{path.relative_to(root).as_posix()}: a dangling or looping symlink; skipped")
+            if is_video_name:
+                found.append(path)
+
+    visit(base, top=True)
+    return found
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows symlinks
+    except OSError:  # a symlink loop deeper in a followed link
+        return False
 
 
 def read_manifest(manifest: Path, split: str = DEFAULT_SPLIT) -> list[VideoItem]:
@@ -113,6 +156,7 @@ def read_manifest(manifest: Path, split: str = DEFAULT_SPLIT) -> list[VideoItem]
                 label=parse_label(row.fields.get("label", ""), row.where),
                 split=_parse_split(row.fields.get("split", DEFAULT_SPLIT), row.where) if has_split else DEFAULT_SPLIT,
                 groups={c: row.fields.get(c, "") for c in group_columns},
+                origin=row.where,
             )
         )
     check_unique_ids(items, str(manifest))
@@ -199,6 +243,8 @@ def safe_relpath(raw: str, where: str) -> str:
         raise DatasetError(f"{where}: path '{raw}' escapes the data root")
     if norm == ".":
         raise DatasetError(f"{where}: path '{raw}' names the data root itself, not a video file")
+    if "\x00" in norm:  # caught here, with the line, not as "embedded null byte" when the file is opened
+        raise DatasetError(f"{where}: path {raw!r} contains a NUL byte")
     return norm
 
 

@@ -345,7 +345,7 @@ def test_adapter_runs_end_to_end_on_real_videos(adapter, real_videos, tmp_path, 
     keras = SHARED_DATA / "mesonet" / "weights" / KERAS_WEIGHTS[adapter.name] if adapter.name in KERAS_WEIGHTS \
         else None
     weights = keras if keras is not None and keras.is_file() else None
-    spy = run_cli(adapter, ["--dataset", "folder", "--data-root", str(real_videos)], out, face_cache, monkeypatch,
+    spy = run_cli(adapter, ["--dataset", "folder", "--data-root", str(real_videos), "--follow-symlinks"], out, face_cache, monkeypatch,
                   capsys, weights=weights)
     videos = {f"{Path(rel).parent}/{Path(rel).stem}": int(label == "fake")
               for rel, (_, label, _) in REAL_VIDEOS.items()}

@@ -54,7 +54,7 @@ def test_original_mesonet_weights_on_real_videos_at_all_three_tiers(real_videos,
     weights = shared_path("mesonet", "weights", "MesoInception_DF.h5")
     config = RunConfig(detectors=["meso"], levels=["all"], dataset="folder", data_root=str(real_videos),
                        weights={"meso": str(weights)}, num_frames=8, out=str(tmp_path / "run"),
-                       cache_dir=str(tmp_path / "cache"))
+                       cache_dir=str(tmp_path / "cache"), follow_symlinks=True)  # the dataset is a symlink farm
     result = runner.run(config, progress=False)
     rows = results.read_scores(result.run_dir)
     assert len(rows) == 8 * 3 and all(r["status"] == "ok" for r in rows)
@@ -68,7 +68,7 @@ def test_legacy_deepfake_detector_checkpoint_runs_end_to_end(real_videos, tmp_pa
     weights = shared_path("catogit", "mesonet_celebdf.pth")
     config = RunConfig(detectors=["meso"], levels=["none"], dataset="folder", data_root=str(real_videos),
                        weights={"meso": str(weights)}, num_frames=4, max_videos=8, out=str(tmp_path / "run"),
-                       cache_dir=str(tmp_path / "cache"))
+                       cache_dir=str(tmp_path / "cache"), follow_symlinks=True)
     result = runner.run(config, progress=False)
     assert result.metrics[0].n_scored == 8
     manifest = json.loads((result.run_dir / "manifest.json").read_text())

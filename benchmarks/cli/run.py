@@ -11,7 +11,17 @@ from reports.tables import column_label, main_table
 
 from ..config import RunConfig
 from ..execution.local import SCORING_MODULE, default_workers, start_forkserver
-from .arguments import add_data_args, add_metric_args, csv_list, detector_options, face_settings, weights_map
+from .arguments import (
+    add_data_args,
+    add_metric_args,
+    csv_list,
+    detector_options,
+    face_settings,
+    non_negative_int,
+    positive_int,
+    seed_int,
+    weights_map,
+)
 from .datasets import add_dataset_option_args, dataset_options
 
 
@@ -42,17 +52,17 @@ def add_parser(subparsers) -> None:
                      help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models")
     add_data_args(run, "test")
     add_dataset_option_args(run)
-    run.add_argument("--seed", type=int, default=0, help="run seed for perturbation parameters (default 0)")
-    run.add_argument("--batch-size", type=int, default=None, metavar="N",
+    run.add_argument("--seed", type=seed_int, default=0, help="run seed for perturbation parameters, >= 0 (default 0)")
+    run.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                      help="frames per forward pass, filled across consecutive videos for frame models; clip models "
                      "get one video per call (default: 8 on CPU, where small batches are faster, 64 on a GPU)")
     add_metric_args(run, defaults=True)
-    run.add_argument("--max-videos", type=int, help="use only the first N videos of the split")
+    run.add_argument("--max-videos", type=positive_int, metavar="N", help="use only the first N videos of the split (N >= 1)")
     run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "
                      "same configuration, which is resumed)")
     run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--workers", type=int, default=None, metavar="N",
+    run.add_argument("--workers", type=positive_int, default=None, metavar="N",
                      help="processes decoding videos and detecting faces while the main process scores "
                      "(default: the number of cores; 1 = all in the main process). With --executor ray: the "
                      "CPUs of the local Ray instance")
@@ -75,7 +85,7 @@ def add_parser(subparsers) -> None:
                      "holding the detectors score, one per GPU of the cluster), auto (default: workers on the CPU "
                      "with --workers > 1 or Ray, actors with Ray on cuda, main on a local GPU). Scores are the same "
                      "either way")
-    run.add_argument("--actors", type=int, default=0, metavar="N",
+    run.add_argument("--actors", type=non_negative_int, default=0, metavar="N",
                      help="inference actors for --score-in actors (default: one per GPU of the Ray cluster with "
                      "--device cuda, one on the CPU)")
     run.add_argument("--detector-timeout", type=timeout_seconds, default=None, metavar="SECONDS",
@@ -113,8 +123,6 @@ def timeout_seconds(text: str) -> float:
 
 
 def workers(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.ray_address and args.executor != "ray":
         raise ValueError("--ray-address needs --executor ray")
     return args.workers or default_workers()
@@ -137,7 +145,8 @@ def main(args: argparse.Namespace) -> int:
                        out=args.out, faces=face_settings(args), workers=workers(args), executor=args.executor,
                        ray_address=args.ray_address, device=args.device, score_cache=args.score_cache,
                        score_in=args.score_in, actors=args.actors, precision=args.precision,
-                       cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout)
+                       cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout,
+                       follow_symlinks=args.follow_symlinks)
     result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

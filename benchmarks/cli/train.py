@@ -7,7 +7,18 @@ from pathlib import Path
 
 import benchmarks
 
-from .arguments import add_data_args, detector_options, face_settings
+from .arguments import (
+    add_data_args,
+    detector_options,
+    face_settings,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    open_fraction,
+    positive_float,
+    positive_int,
+    seed_int,
+)
 from .datasets import add_dataset_option_args, dataset_options
 
 
@@ -32,37 +43,38 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--backbone-weights", help="local ImageNet weights for a zoo detector's backbone (never downloaded)")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                    help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=8 for clip models")
-    p.add_argument("--epochs", type=int, default=6, help="maximum epochs (default 6)")
-    p.add_argument("--batch-size", type=int, default=32, help="frames (frame models) or clips per step (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (default 0)")
+    p.add_argument("--epochs", type=positive_int, default=6, help="maximum epochs (default 6)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="frames (frame models) or clips per step (default 32)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0, help="Adam weight decay (default 0)")
     p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
                    help="learning-rate schedule per step after warm-up (default cosine, down to --min-lr-ratio)")
-    p.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warm-up length in epochs (default 0)")
-    p.add_argument("--min-lr-ratio", type=float, default=0.01, help="cosine floor as a fraction of --lr (default 0.01)")
+    p.add_argument("--warmup-epochs", type=non_negative_float, default=0.0, help="linear warm-up length in epochs (default 0)")
+    p.add_argument("--min-lr-ratio", type=fraction, default=0.01, help="cosine floor as a fraction of --lr (default 0.01)")
     p.add_argument("--class-balance", choices=["weights", "sampler", "none"], default="weights",
                    help="real/fake imbalance: weights (default; BCE pos_weight = real/fake count), sampler "
                    "(class-balanced draws each epoch) or none")
-    p.add_argument("--freeze-backbone-epochs", type=int, default=0, metavar="K",
+    p.add_argument("--freeze-backbone-epochs", type=non_negative_int, default=0, metavar="K",
                    help="train only the head for the first K epochs (backbone weights and batch-norm statistics "
                    "frozen), then everything (default 0)")
-    p.add_argument("--backbone-lr-mult", type=float, default=1.0,
+    p.add_argument("--backbone-lr-mult", type=non_negative_float, default=1.0,
                    help="learning rate of the backbone relative to the head once unfrozen (default 1)")
-    p.add_argument("--patience", type=int, default=0, metavar="P",
+    p.add_argument("--patience", type=non_negative_int, default=0, metavar="P",
                    help="early stopping: end after P epochs without a better validation AUC (default 0: never)")
     p.add_argument("--augment", default="none", metavar="LEVEL",
                    help="perturb training videos with a level: none (default), flip, heavy, or any level/spec "
                    "of `run --level` that works on frames (GB:3, df:mix, ...); validation stays clean")
-    p.add_argument("--augment-p", type=float, default=0.5,
+    p.add_argument("--augment-p", type=fraction, default=0.5,
                    help="probability that a video is perturbed in an epoch (default 0.5)")
     p.add_argument("--no-mirror", action="store_true", help="no random horizontal mirroring (default: mirror half)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of training videos held out (default 0.2)")
+    p.add_argument("--val-fraction", type=open_fraction, default=0.2,
+                   help="share of training videos held out, between 0 and 1 exclusive (default 0.2)")
     p.add_argument("--val-split", help="validate on this dataset split instead (e.g. val for FaceForensics++)")
     p.add_argument("--split-by", choices=["auto", "identity", "video"], default="auto",
                    help="hold out whole identities (identity), single videos (video), or identities when the "
                    "dataset has enough of them (auto, default)")
-    p.add_argument("--seed", type=int, default=0, help="seed for initialisation, split, order and augmentation")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes extracting faces (default 1)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for initialisation, split, order and augmentation, >= 0 (default 0)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes extracting faces (default 1)")
     p.add_argument("--fresh", action="store_true", help="ignore a saved training state and start again")
     p.set_defaults(handler=cmd_train)
     return p
@@ -81,7 +93,7 @@ def cmd_train(args) -> int:
         freeze_backbone_epochs=args.freeze_backbone_epochs, backbone_lr_mult=args.backbone_lr_mult,
         patience=args.patience, augment=args.augment, augment_p=args.augment_p, mirror=not args.no_mirror,
         weights=args.weights, detector_options=options, cache_dir=args.cache_dir, workers=args.workers,
-        faces=face_settings(args))
+        faces=face_settings(args), follow_symlinks=args.follow_symlinks)
     try:
         out = benchmarks.train(config, args.out, fresh=args.fresh)
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from reports.run_files import SCORES_FILE, read_scores
 from . import bootstrap as boot
 from .aggregate import rescore_rows
 from .binary import binary_metrics, scored_arrays
-from .names import DEFAULT_MAX_DROP, DEFAULT_RESAMPLES, GATE_METRICS, LOWER_IS_BETTER
+from .names import DEFAULT_MAX_DROP, DEFAULT_RESAMPLES, GATE_METRICS, LOWER_IS_BETTER, did_you_mean
 
 BASELINE_SCHEMA = 1
 
@@ -109,28 +109,56 @@ def judge(metric: str, base: dict, ids: list[str], y: np.ndarray, p: np.ndarray,
     return not bad, f"paired 95% CI [{change.lo:+.4f}, {change.hi:+.4f}] on {len(common)} videos"
 
 
+def gate_scope(baseline: dict, run_detectors: list[str], metrics: list[str], only_levels: list[str] | None,
+               name: str = "the baseline", run_name: str = "the run") -> list[tuple[str, str, dict]]:
+    """The (detector, level, baseline entry) triples a check compares; a ValueError naming what is wrong when it
+    would compare nothing or skip what was asked for, so a typo or an empty baseline never passes as '0 of 0
+    checks failed': an empty baseline, a --levels name or a metric the baseline lacks, a detector not in the run."""
+    entries = {det: levels for det, levels in baseline["detectors"].items() if levels}
+    if not entries:
+        raise ValueError(f"{name} has no detector x level entries: nothing to check")
+    known_levels = list(dict.fromkeys(lv for levels in entries.values() for lv in levels))
+    for lv in only_levels or []:
+        if lv not in known_levels:
+            raise ValueError(f"--levels: {name} has no level {lv!r}{did_you_mean(lv, known_levels)}; "
+                             f"its levels: {', '.join(known_levels)}")
+    absent = [det for det in entries if det not in run_detectors]
+    if absent:
+        hint = did_you_mean(absent[0], run_detectors) if len(absent) == 1 else ""
+        raise ValueError(f"detector(s) {', '.join(absent)} of {name} not in {run_name}{hint}; it has "
+                         f"{', '.join(run_detectors)}")
+    scope = [(det, lv, base) for det, levels in entries.items() for lv, base in levels.items()
+             if not only_levels or lv in only_levels]
+    for det, lv, base in scope:
+        lacking = [m for m in metrics if m not in base]
+        if lacking:
+            stored = [k for k in base if k not in ("n_scored", "videos")]
+            raise ValueError(f"{name} has no metric {lacking[0]!r} for {det} x {lv}"
+                             f"{did_you_mean(lacking[0], stored)}; it holds {', '.join(stored) or 'none'}")
+    return scope
+
+
 def check(run_dir: Path, baseline: dict, metrics: list[str], mode: str = "absolute",
           tolerance: float = DEFAULT_MAX_DROP, n_boot: int = DEFAULT_RESAMPLES, seed: int = 0,
-          only_levels: list[str] | None = None, two_sided: bool = False) -> list[Verdict]:
-    """One verdict per detector x level x metric of the baseline (restricted to `only_levels` when given)."""
-    rows, _, _ = run_rows(run_dir, baseline.get("aggregate", "mean"))
+          only_levels: list[str] | None = None, two_sided: bool = False,
+          baseline_name: str = "the baseline") -> list[Verdict]:
+    """One verdict per detector x level x metric of the baseline (restricted to `only_levels` when given); a
+    ValueError when that would be nothing or would skip what was asked for (`gate_scope`)."""
+    rows, run_detectors, _ = run_rows(run_dir, baseline.get("aggregate", "mean"))
+    if not metrics:
+        raise ValueError("no metric to check")
     verdicts = []
-    for det, levels in baseline["detectors"].items():
-        for lv, base in levels.items():
-            if only_levels and lv not in only_levels:
-                continue
-            ids, y, p = scored_arrays(rows, det, lv)
-            if not ids:
-                missing = "detector" if not any(r["detector"] == det for r in rows) else "level"
-                verdicts.append(Verdict(det, lv, "*", None, None, None, False,
-                                        f"{missing} missing from the run (no scored videos)"))
-                continue
-            now = binary_metrics(y, p)
-            for metric in metrics:
-                ok, reason = judge(metric, base, ids, y, p, now[metric], mode, tolerance, n_boot, seed, two_sided)
-                before = base.get(metric)
-                change = None if before is None or now[metric] is None else now[metric] - before
-                verdicts.append(Verdict(det, lv, metric, before, now[metric], change, ok, reason))
+    for det, lv, base in gate_scope(baseline, run_detectors, metrics, only_levels, baseline_name, f"run {run_dir}"):
+        ids, y, p = scored_arrays(rows, det, lv)
+        if not ids:  # the detector is in the run (gate_scope), this level has no scored video: a regression
+            verdicts.append(Verdict(det, lv, "*", None, None, None, False, "level missing from the run (no scored videos)"))
+            continue
+        now = binary_metrics(y, p)
+        for metric in metrics:
+            ok, reason = judge(metric, base, ids, y, p, now[metric], mode, tolerance, n_boot, seed, two_sided)
+            before = base.get(metric)
+            change = None if before is None or now[metric] is None else now[metric] - before
+            verdicts.append(Verdict(det, lv, metric, before, now[metric], change, ok, reason))
     return verdicts
 
 

@@ -1,6 +1,8 @@
 """The metrics' vocabulary, defined once and free of scikit-learn (the command line's parser reads it)."""
 from __future__ import annotations
 
+import difflib
+
 METRIC_NAMES = ("auc", "ap", "accuracy", "log_loss")
 # Every metric binary_metrics returns (confusion is a dict and not listed).
 ALL_METRIC_NAMES = METRIC_NAMES + ("balanced_accuracy", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5",
@@ -12,3 +14,9 @@ GATE_METRICS = METRIC_NAMES  # what the regression gate can check
 DEFAULT_MAX_DROP = 0.02  # the gate's default absolute tolerance
 DEFAULT_RESAMPLES = 1000  # bootstrap resamples for 95% intervals
 DEFAULT_CONFIDENCE = 0.95
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """' (did you mean X?)' for a near miss of `name` among `known` (metric, level, detector names), else ''."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

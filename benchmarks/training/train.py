@@ -25,7 +25,17 @@ import datasets
 import detectors
 from reports.training import plot_history, write_history_csv
 
-from ..config import FaceSettings, default_cache_dir
+from ..config import (
+    FRACTION,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SEED,
+    FaceSettings,
+    default_cache_dir,
+)
 from ..metrics.binary import binary_metrics
 from ..run_folder.manifest import git_commit
 from .data import Augmentation, TrainVideo, epoch_inputs, epoch_samples, load_videos, sample_order
@@ -67,20 +77,24 @@ class TrainConfig:
     cache_dir: str | None = None
     workers: int = 1
     faces: FaceSettings = field(default_factory=FaceSettings)
+    follow_symlinks: bool = False         # read files that symlinks point to outside the data root (RunConfig's)
 
     def validate(self) -> None:
         if self.balance not in BALANCE_MODES:
             raise ValueError(f"unknown --class-balance {self.balance!r}; use {', '.join(BALANCE_MODES)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown --schedule {self.schedule!r}; use {', '.join(SCHEDULES)}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("--epochs and --batch-size must be >= 1 and --lr > 0")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        for allowed, names in ((POSITIVE_INT, ("num_frames", "epochs", "batch_size", "workers")),
+                               (NON_NEGATIVE_INT, ("freeze_backbone_epochs", "patience")), (SEED, ("seed",)),
+                               (POSITIVE_FLOAT, ("lr",)), (FRACTION, ("min_lr_ratio", "augment_p")),
+                               (NON_NEGATIVE_FLOAT, ("weight_decay", "warmup_epochs", "backbone_lr_mult")),
+                               (OPEN_FRACTION, ("val_fraction",))):
+            for name in names:  # the CLI's ranges (cli/arguments.py), for Python callers
+                allowed.check(name, getattr(self, name))
 
     def fingerprint(self) -> str:
         """What determines the trained weights (not where files go or how many workers extract faces)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("cache_dir", "workers")}
+        data = {k: v for k, v in asdict(self).items() if k not in ("cache_dir", "workers", "follow_symlinks")}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -187,17 +201,18 @@ def train(config: TrainConfig, out: Path | None = None, log=None, fresh: bool = 
     out.parent.mkdir(parents=True, exist_ok=True)
     state = None if fresh else load_state(state_path(out), fingerprint)
 
+    def open_split(split: str) -> list:
+        dataset = datasets.open(config.dataset, config.data_root, split=split, **config.dataset_options)
+        datasets.check_inside_root(dataset, dataset.root, follow_symlinks=config.follow_symlinks)
+        return list(dataset)
+
+    items = open_split(config.split)  # bad manifests and paths are refused before the detector is built
     detector = detectors.create(config.detector, weights=config.weights, random_init=config.weights is None,
                                 seed=config.seed, **config.detector_options)
     augmentation = Augmentation(config.augment, config.augment_p, config.mirror)
     level = augmentation.resolve()
     input_size, context = detector.input_size, config.faces.context
     cache_root = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()).absolute()
-
-    def open_split(split: str) -> list:
-        return list(datasets.open(config.dataset, config.data_root, split=split, **config.dataset_options))
-
-    items = open_split(config.split)
     videos, skipped = load_videos(items, config.num_frames, config.faces, cache_root, input_size,
                                   keep_context=level is not None, workers=config.workers, log=log)
     labels = np.array([v.label for v in videos])
