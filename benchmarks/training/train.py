@@ -171,9 +171,9 @@ def load_state(path: Path, fingerprint: str) -> dict | None:
         warnings.simplefilter("ignore")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickles code
-        except pickle.UnpicklingError:
-            raise ValueError(f"{path}: refused, the training state holds objects other than tensors and plain "
-                             "data (code would run if it were unpickled); delete it or pass --fresh") from None
+        except pickle.UnpicklingError:  # torch's message suggests weights_only=False: exactly what not to do
+            raise ValueError(f"{path}: refused: not a training state of plain tensors and data (a pickle with code "
+                             "or other objects in it, or a damaged file); delete it or pass --fresh") from None
         except (RuntimeError, EOFError, ValueError) as error:
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(f"{path}: not a training state this tool can read ({reason}); delete it or pass "
