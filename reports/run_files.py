@@ -240,8 +240,9 @@ def _row_problem(row: dict[str, str]) -> str | None:
         return f"label {row['label']!r} is not 0 (real) or 1 (fake)"
     if not _STATUS.match(row["status"]):
         return f"status {row['status']!r} is not a status word (ok, no_face, ...)"
-    checks = [("score", row["score"], _float), ("n_frames", row["n_frames"], int)]
-    checks += [("frame_scores", t, _float) for t in row["frame_scores"].split()]
+    number = _float if row["status"] == "ok" else float  # skipped rows never reach a metric: nan may say why
+    checks = [("score", row["score"], number), ("n_frames", row["n_frames"], int)]
+    checks += [("frame_scores", t, number) for t in row["frame_scores"].split()]
     checks += [("frame_indices", t, int) for t in row.get("frame_indices", "").split()]
     for column, text, parse in checks:
         if not text and column == "score" and row["status"] != "ok":
@@ -249,7 +250,8 @@ def _row_problem(row: dict[str, str]) -> str | None:
         try:
             parse(text)
         except ValueError:
-            return f"{column} {text!r} is not {'an integer' if parse is int else 'a finite number'}"
+            return f"{column} {text!r} is not {'an integer' if parse is int else 'a number'}" + \
+                (" (nan and inf only in skipped rows)" if parse is _float else "")
     for column in ("groups", "params"):
         text = row.get(column, "")
         try:

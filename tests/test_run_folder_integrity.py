@@ -153,12 +153,13 @@ def line(**changes) -> str:
     (line(), "scores.csv:3: second row for video v1, detector meso, level none (first at line 2)"),
     ("garbage", "scores.csv:3: 1 fields where the header has 13"),
     ("", "scores.csv:3: empty line"),
-    (line(video_id="v2", score="high"), "scores.csv:3: score 'high' is not a finite number"),
-    (line(video_id="v2", score="nan"), "scores.csv:3: score 'nan' is not a finite number"),
+    (line(video_id="v2", score="high"), "scores.csv:3: score 'high' is not a number"),
+    (line(video_id="v2", score="nan"), "scores.csv:3: score 'nan' is not a number (nan and inf only in skipped"),
     (line(video_id="v2", n_frames="3.5"), "scores.csv:3: n_frames '3.5' is not an integer"),
     (line(video_id="v2", status="OK!"), "scores.csv:3: status 'OK!' is not a status word"),
     (line(video_id="v2", label="fake"), "scores.csv:3: label 'fake' is not 0 (real) or 1 (fake)"),
-    (line(video_id="v2", frame_scores="0.1 x"), "scores.csv:3: frame_scores 'x' is not a finite number"),
+    (line(video_id="v2", frame_scores="0.1 x"), "scores.csv:3: frame_scores 'x' is not a number"),
+    (line(video_id="v2", status="no_face", score="x"), "scores.csv:3: score 'x' is not a number"),
     (line(video_id="v2", groups="[1]"), "scores.csv:3: groups '[1]' is not a JSON object"),
 ])
 def test_strict_reader_names_file_and_line(tmp_path, bad, expected):
@@ -173,8 +174,9 @@ def test_strict_reader_counts_further_bad_lines_and_accepts_good_ones(tmp_path):
     path = scores_file(tmp_path, line(), "x", line(), line(video_id="v2", status="no_face", score="", n_frames="0"))
     with pytest.raises(ValueError, match=r"scores.csv:3: 1 fields .* \(and 1 more bad lines\)$"):
         read_scores(path)
-    path = scores_file(tmp_path, line(), line(video_id="v2", status="no_face", score="", n_frames="0"))
-    assert [r["status"] for r in read_scores(path)] == ["ok", "no_face"]
+    path = scores_file(tmp_path, line(), line(video_id="v2", status="no_face", score="", n_frames="0"),
+                       line(video_id="v3", status="bad_output", score="nan", frame_scores="nan 0.5"))
+    assert [r["status"] for r in read_scores(path)] == ["ok", "no_face", "bad_output"]
 
 
 def test_unterminated_last_line_is_rejected_by_readers_and_dropped_by_a_resume(tmp_path):
@@ -285,19 +287,39 @@ def test_resume_after_a_label_fix_and_a_replaced_video_equals_a_fresh_run(demo, 
     assert json.loads((out / "metrics.json").read_text())["video"][0]["n_fake"] == 4
 
 
-def test_videos_gone_from_the_dataset_lose_their_rows_on_resume(finished, demo, cache_dir, tmp_path, capsys):
+def resumable_copy(finished, demo, tmp_path):
+    """A copy of the finished run and of its data, the run's configuration pointed at both."""
     data = shutil.copytree(demo, tmp_path / "data")
     run_dir = copy_of(finished, tmp_path)
     manifest = read_json(run_dir / run_files.MANIFEST_FILE)
-    manifest["config"].update(data_root=str(data), out=str(run_dir))  # the same configuration, on the copies
+    manifest["config"].update(data_root=str(data), out=str(run_dir))
     config = RunConfig.from_dict(manifest["config"])
     manifest["config_fingerprint"] = config.fingerprint()
     run_files.write_json(run_dir / run_files.MANIFEST_FILE, manifest)
+    return data, run_dir, config
+
+
+def test_videos_gone_from_the_dataset_lose_their_rows_on_resume(finished, demo, tmp_path, capsys):
+    data, run_dir, config = resumable_copy(finished, demo, tmp_path)
     table = data / "manifest.csv"
     table.write_text("".join(x for x in table.read_text().splitlines(keepends=True) if "fake/test_002" not in x))
     capsys.readouterr()
     runner.run(config, progress=False)
-    err = capsys.readouterr().err
-    assert "removed from the dataset since the interrupted session: fake/test_002 (its rows are dropped)" in err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["removed from the dataset since the interrupted session: fake/test_002 (its rows are dropped)"]
     assert "fake/test_002" not in {r["video_id"] for r in read_scores(run_dir)}
     assert len(read_scores(run_dir)) == 5
+
+
+def test_a_folder_without_videos_jsonl_is_checked_against_its_rows(finished, demo, tmp_path, capsys):
+    data, run_dir, config = resumable_copy(finished, demo, tmp_path)
+    (run_dir / run_files.INPUTS_FILE).unlink()  # as written before videos.jsonl existed
+    table = data / "manifest.csv"
+    table.write_text(table.read_text().replace("fake/test_000.mp4,fake,", "fake/test_000.mp4,real,"))
+    capsys.readouterr()
+    runner.run(config, progress=False)
+    err = capsys.readouterr().err
+    assert f"warning: {run_dir} has no videos.jsonl" in err
+    assert "changed since the interrupted session: fake/test_000 (label fake -> real): scored again" in err
+    assert {r["video_id"]: r["label"] for r in read_scores(run_dir)}["fake/test_000"] == "0"
+    assert len((run_dir / run_files.INPUTS_FILE).read_text().splitlines()) == 6  # checked from now on

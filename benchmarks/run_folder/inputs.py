@@ -132,7 +132,10 @@ def reconcile(run_dir: Path, items: list[VideoItem], root: Path) -> list[str]:
         if scored:  # a folder from before videos.jsonl: adopt what is there, checked from now on
             notes.append(f"warning: {run_dir} has no {INPUTS_FILE} (written by an older version): the "
                          f"{len(scored)} videos already scored there cannot be checked for changed data")
-            records = {v: video_record(current[v], root) for v in scored if v in current}
+            first = {row["video_id"]: row for row in reversed(rows)}
+            records = {v: {**video_record(current[v], root), "label": int(first[v]["label"]),  # what rows say
+                           "split": first[v]["split"], "groups": json.loads(first[v]["groups"] or "{}")}
+                       for v in scored if v in current}
         else:
             records = {}
     drop = set()
