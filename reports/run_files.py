@@ -9,11 +9,11 @@ scores.csv is appended per video (so nothing finished is lost when a run dies); 
 import csv
 import io
 import json
-import math
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterable, Literal, NotRequired, Required, TypedDict
+
+from .score_values import row_problem
 
 SCORES_FILE = "scores.csv"
 METRICS_FILE = "metrics.json"
@@ -219,49 +219,6 @@ def drop_partial_last_line(path: Path) -> bytes:
     return b""
 
 
-_STATUS = re.compile(r"[a-z][a-z0-9_]*\Z")  # "ok" or a machine-readable reason; the set grows with the stages
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
-
-
-def _row_problem(row: dict[str, str]) -> str | None:
-    """What is wrong with one scores.csv row's values, or None. Checks what the metrics rely on (the key, label,
-    status, and for scored rows a finite score and a frame count) and that the JSON and number columns parse, so a
-    hand-edited or damaged file fails here, naming the line, instead of deep inside the metrics."""
-    for column in SCORE_KEY:
-        if not row[column]:
-            return f"empty {column}"
-    if row["label"] not in ("0", "1"):
-        return f"label {row['label']!r} is not 0 (real) or 1 (fake)"
-    if not _STATUS.match(row["status"]):
-        return f"status {row['status']!r} is not a status word (ok, no_face, ...)"
-    number = _float if row["status"] == "ok" else float  # skipped rows never reach a metric: nan may say why
-    checks = [("score", row["score"], number), ("n_frames", row["n_frames"], int)]
-    checks += [("frame_scores", t, number) for t in row["frame_scores"].split()]
-    checks += [("frame_indices", t, int) for t in row.get("frame_indices", "").split()]
-    for column, text, parse in checks:
-        if not text and column == "score" and row["status"] != "ok":
-            continue  # a skipped video has no score
-        try:
-            parse(text)
-        except ValueError:
-            return f"{column} {text!r} is not {'an integer' if parse is int else 'a number'}" + \
-                (" (nan and inf only in skipped rows)" if parse is _float else "")
-    for column in ("groups", "params"):
-        text = row.get(column, "")
-        try:
-            if text and not isinstance(json.loads(text), dict):
-                raise ValueError(text)
-        except ValueError:
-            return f"{column} {text[:40]!r} is not a JSON object"
-    return None
-
-
 def read_scores(path: Path, *, unterminated: Literal["reject", "drop"] = "reject") -> list[ScoreRow]:
     """The rows of scores.csv (`path` is the file or its run folder); [] when there is no file yet.
 
@@ -305,7 +262,7 @@ def read_scores(path: Path, *, unterminated: Literal["reject", "drop"] = "reject
                              else "empty line"))
             continue
         row = dict(zip(header, fields))
-        problem = _row_problem(row)
+        problem = next((f"empty {c}" for c in SCORE_KEY if not row[c]), None) or row_problem(row)
         key = tuple(row[c] for c in SCORE_KEY)
         if problem is None and key in first_line:
             problem = (f"second row for video {key[0]}, detector {key[1]}, level {key[2]} (first at line "
