@@ -6,6 +6,7 @@ run's metrics and report from its files.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import tempfile
@@ -52,6 +53,8 @@ from .pipeline.face_detectors import make_detector
 from .pipeline.gallery import write_gallery
 from .pipeline.perturb import redetects
 from .pipeline.video_rows import queue_video
+from .run_folder.inputs import InputsLog, reconcile
+from .run_folder.lock import RunFolderLock, holder
 from .run_folder.manifest import build_manifest
 from .run_folder.timing import RunTiming
 
@@ -83,7 +86,8 @@ def resolve_run_dir(config: RunConfig, fresh: bool = False, runs_dir: Path | Non
                 data = read_json(manifest)
             except (OSError, ValueError):
                 continue
-            if data.get("config_fingerprint") == fingerprint and data.get("status") != "complete":
+            if data.get("config_fingerprint") == fingerprint and data.get("status") != "complete" \
+                    and holder(candidate) is None:  # one in use by a live run is not resumed: a new folder
                 return candidate
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return runs_dir / f"{stamp}-{'+'.join(config.detectors)}"
@@ -117,9 +121,16 @@ class InferenceThreads:
 def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir: Path | None = None) -> RunResult:
     """Run the benchmark described by `config`; resumes an unfinished identical run unless `fresh`.
 
-    `config` is not changed: the run works on a copy with its level specs expanded.
+    `config` is not changed: the run works on a copy with its level specs expanded. The run folder is locked
+    (`RunFolderLock`) from before anything is written to it until this returns or raises.
     """
     check_timeout(config.detector_timeout)
+    with contextlib.ExitStack() as folder_lock:
+        return _run(config, fresh, progress, runs_dir, folder_lock)
+
+
+def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
+         folder_lock: contextlib.ExitStack) -> RunResult:
     device = run_device(config)
     score_in = scoring_place(config, device)
     if score_in != "actors":  # actors check on their own devices
@@ -137,16 +148,20 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
     # Before any model loads: a file outside the root (through a symlink) or a NUL byte in a path is refused here.
     datasets.check_inside_root(items, dataset.root, follow_symlinks=config.follow_symlinks)
+    run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    folder_lock.enter_context(RunFolderLock(run_dir))  # a second run on the folder fails here, before loading models
     detector_settings = config.detector_settings()
     models = load_detectors(detector_settings)
     batch_size = batch_size_for(config.batch_size, device)
     if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
         for model in models.values():
             model.model.to(device)
-    run_dir = resolve_run_dir(config, fresh=fresh, runs_dir=runs_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     cache = FaceCache(config.cache_root())
     manifest = build_manifest(config, dataset, items, models, cache.root)
+    for note in reconcile(run_dir, items, dataset.root):  # rows of changed videos go before the manifest vouches
+        print(note, file=sys.stderr)
+    inputs = InputsLog(run_dir, items, dataset.root)
     previous = run_dir / MANIFEST_FILE
     if previous.exists():
         manifest["started"] = read_json(previous).get("started", manifest["started"])
@@ -177,6 +192,8 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
 
     def record(rows: list[dict], levels_timing: dict | None = None) -> None:
         """One video's finished rows: on disk at once (nothing finished is lost), then the bar and timing."""
+        for video_id in dict.fromkeys(row["video_id"] for row in rows):
+            inputs.record(video_id)  # what the rows come from, on disk before them
         writer.write(rows)
         timing.video_written()
         if levels_timing:
@@ -300,6 +317,12 @@ def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{run_dir}: not a run folder (no {MANIFEST_FILE})")
         manifest = read_json(manifest_path)
+        if not isinstance(manifest, dict) or not {"config", "levels"} <= manifest.keys():
+            raise ValueError(f"{manifest_path}: not a run manifest of this tool (no config or levels)")
+        if busy := holder(run_dir):  # reading is safe (rows are appended whole, JSON replaced atomically)
+            print(f"warning: {run_dir} is in use by a run that is still writing it ({busy}): this report covers "
+                  "the rows recorded so far, and the run rewrites metrics.json and report.md when it ends",
+                  file=sys.stderr)
         config = dataclasses.replace(RunConfig.from_dict(manifest["config"]), levels=list(manifest["levels"]),
                                      **overrides)
         write_json(run_dir / METRICS_FILE, metrics_document(read_scores(run_dir), config))

@@ -7,10 +7,13 @@ scores.csv is appended per video (so nothing finished is lost when a run dies); 
 # No `from __future__ import annotations`: on Python 3.11 TypedDict only sees Required/NotRequired in evaluated
 # annotations, so with it every key would count as required.
 import csv
+import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, NotRequired, Required, TypedDict
+from typing import Any, Iterable, Literal, NotRequired, Required, TypedDict
+
+from .score_values import row_problem
 
 SCORES_FILE = "scores.csv"
 METRICS_FILE = "metrics.json"
@@ -21,6 +24,8 @@ TIMING_FILE = "timing.json"  # optional: written by runs since the cost accounti
 GALLERY_FILE = "gallery.png"  # optional: a perturbation gallery the report copies in
 FIGURES_DIR = "figures"  # next to the report: the PNG figures it links
 RUN_FILES = (MANIFEST_FILE, METRICS_FILE, SCORES_FILE)  # what a finished run folder must hold
+INPUTS_FILE = "videos.jsonl"  # per video, what its rows were computed from (file identity, label): resume checks it
+LOCK_FILE = "run.lock"  # flock'ed while a run writes the folder; holds the writer's pid and host
 
 SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_frames",
                  "status", "message", "frame_scores", "groups", "params", "frame_indices")
@@ -29,6 +34,7 @@ SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_
 # Metrics count every non-ok row as skipped; reports list them.
 DETECTOR_ERROR = "detector_error"
 OPTIONAL_COLUMNS = ("params", "frame_indices")  # absent from files written before perturbation parameters were recorded
+SCORE_KEY = ("video_id", "detector", "level")  # one row per key: a second one would be counted twice
 
 
 class ScoreRow(TypedDict):
@@ -197,29 +203,96 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The parsed file; a file that is not JSON (cut short, edited by hand) raises ValueError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON (line {error.lineno} column {error.colno}): {error.msg}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (not a file this tool wrote)") from None
 
 
-def drop_partial_last_line(path: Path) -> None:
-    """A run killed mid-write can leave half a row; cut the file back to its last complete line."""
+def drop_partial_last_line(path: Path) -> bytes:
+    """A run killed mid-write can leave half a row; cut the file back to its last complete line and return what
+    was cut (b"" when the file ends with a newline)."""
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+        cut = data.rfind(b"\n") + 1
+        path.write_bytes(data[:cut])
+        return data[cut:]
+    return b""
 
 
-def read_scores(path: Path) -> list[ScoreRow]:
-    """The rows of scores.csv (`path` is the file or its run folder); [] when there is no file yet."""
+def read_scores(path: Path, *, unterminated: Literal["reject", "drop"] = "reject") -> list[ScoreRow]:
+    """The rows of scores.csv (`path` is the file or its run folder); [] when there is no file yet.
+
+    Strict, because every row is counted: a duplicate (video_id, detector, level), a line with the wrong number
+    of fields, a value that does not parse or an unterminated last line raises ValueError naming the file and
+    line (the first problem, and how many more). A run killed mid-write leaves an unterminated last line: reports
+    and the gate reject it (`unterminated="reject"`, the default), while a resuming run drops it
+    (`unterminated="drop"`; `ScoresWriter` also cuts it from the file) and scores that video again.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / SCORES_FILE
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    missing = [c for c in SCORE_COLUMNS if rows and c not in rows[0] and c not in OPTIONAL_COLUMNS]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (not a scores file of this tool)") from None
+    problems: list[tuple[int, str]] = []
+    if text and not text.endswith("\n"):
+        if unterminated == "reject":
+            problems.append((text.count("\n") + 1, "unterminated last line (cut short while a run was writing "
+                             "it? running the same command again resumes the run and drops it)"))
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        if problems:
+            raise ValueError(f"{path}:{problems[0][0]}: {problems[0][1]}")
+        return []
+    missing = [c for c in SCORE_COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
     if missing:
         raise ValueError(f"{path}: not a scores file of this tool (missing columns: {', '.join(missing)})")
-    return rows  # type: ignore[return-value]  # DictReader rows, checked against SCORE_COLUMNS above
+    rows: list[ScoreRow] = []
+    first_line: dict[tuple[str, ...], int] = {}
+    start = reader.line_num + 1
+    for fields in reader:
+        line, start = start, reader.line_num + 1
+        if len(fields) != len(header):
+            problems.append((line, f"{len(fields)} fields where the header has {len(header)}" if fields
+                             else "empty line"))
+            continue
+        row = dict(zip(header, fields))
+        problem = next((f"empty {c}" for c in SCORE_KEY if not row[c]), None) or row_problem(row)
+        key = tuple(row[c] for c in SCORE_KEY)
+        if problem is None and key in first_line:
+            problem = (f"second row for video {key[0]}, detector {key[1]}, level {key[2]} (first at line "
+                       f"{first_line[key]}): it would be counted twice")
+        if problem is not None:
+            problems.append((line, problem))
+            continue
+        first_line[key] = line
+        rows.append(row)  # type: ignore[arg-type]  # checked against SCORE_COLUMNS above
+    if problems:
+        (line, problem), more = min(problems), len(problems) - 1
+        raise ValueError(f"{path}:{line}: {problem}" + (f" (and {more} more bad lines)" if more else ""))
+    return rows
+
+
+def write_scores(path: Path, rows: Iterable[ScoreRow | dict]) -> None:
+    """Replace scores.csv with `rows` atomically (a resume that drops rows of videos whose data changed)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS, extrasaction="raise")
+        writer.writeheader()
+        writer.writerows({c: row.get(c, "") for c in SCORE_COLUMNS} for row in rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 class ScoresWriter:
@@ -237,8 +310,9 @@ class ScoresWriter:
             self._flush()
 
     def done_keys(self) -> set[tuple[str, str, str]]:
-        """(video_id, detector, level) already recorded, skipped videos included."""
-        return {(r["video_id"], r["detector"], r["level"]) for r in read_scores(self.path)}
+        """(video_id, detector, level) already recorded, skipped videos included; a damaged file (duplicate
+        keys, malformed lines) raises ValueError naming the line rather than resume over it."""
+        return {(r["video_id"], r["detector"], r["level"]) for r in read_scores(self.path, unterminated="drop")}
 
     def write(self, rows: Iterable[dict]) -> None:
         for row in rows:
@@ -260,14 +334,20 @@ class ScoresWriter:
 
 
 def load_run(run_dir: Path) -> LoadedRun:
-    """Read a finished run folder (manifest, metrics, scores; timing when present) for the report."""
+    """Read a finished run folder (manifest, metrics, scores; timing when present) for the report; a damaged file
+    raises ValueError naming it (and the line, for scores.csv)."""
     run_dir = Path(run_dir)
     missing = [n for n in RUN_FILES if not (run_dir / n).is_file()]
     if missing:
         raise FileNotFoundError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
     scores = read_scores(run_dir / SCORES_FILE)
     doc = read_json(run_dir / METRICS_FILE)
+    if not isinstance(doc, dict) or not isinstance(doc.get("video"), list):
+        raise ValueError(f"{run_dir / METRICS_FILE}: not a metrics file of this tool (no list of `video` entries)")
+    manifest = read_json(run_dir / MANIFEST_FILE)
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{run_dir / MANIFEST_FILE}: not a run manifest of this tool (not a JSON object)")
     timing = run_dir / TIMING_FILE
-    return {"dir": run_dir, "name": run_dir.name, "manifest": read_json(run_dir / MANIFEST_FILE),
+    return {"dir": run_dir, "name": run_dir.name, "manifest": manifest,
             "metrics": doc["video"], "doc": doc, "scores": scores,
             "timing": read_json(timing) if timing.is_file() else None}

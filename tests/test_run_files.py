@@ -23,7 +23,9 @@ def test_round_trip_drops_a_partial_last_line(tmp_path):
         w.write([row("a"), row("a", "heavy", "no_face")])
     with path.open("a", encoding="utf-8") as handle:
         handle.write("b,1,test,meso,no")  # a run killed mid-row
-    assert [r["video_id"] for r in read_scores(path)] == ["a", "a", "b"]  # reading alone keeps what is there
+    with pytest.raises(ValueError, match=r"scores.csv:4: unterminated last line"):
+        read_scores(path)  # reports and the gate refuse half a row
+    assert [r["video_id"] for r in read_scores(path, unterminated="drop")] == ["a", "a"]  # a resume drops it
     with ScoresWriter(path) as w:  # resuming cuts the half row
         assert w.done_keys() == {("a", "meso", "none"), ("a", "meso", "heavy")}
         w.write([row("c")])
@@ -35,7 +37,8 @@ def test_round_trip_drops_a_partial_last_line(tmp_path):
 
 def test_read_scores_refuses_foreign_csv_and_allows_missing_optional_columns(tmp_path):
     old = [c for c in SCORE_COLUMNS if c not in OPTIONAL_COLUMNS]
-    (tmp_path / "old.csv").write_text(",".join(old) + "\n" + ",".join("x" for _ in old) + "\n")
+    values = {"label": "1", "score": "0.5", "n_frames": "2", "status": "ok", "frame_scores": "0.5 0.5", "groups": ""}
+    (tmp_path / "old.csv").write_text(",".join(old) + "\n" + ",".join(values.get(c, "x") for c in old) + "\n")
     assert read_scores(tmp_path / "old.csv")[0]["video_id"] == "x"
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="missing columns: video_id"):

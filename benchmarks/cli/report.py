@@ -12,7 +12,8 @@ from .arguments import add_metric_args, seed_int
 def add_parser(subparsers) -> None:
     report = subparsers.add_parser("report", help="rebuild a run's report from its scores.csv, or merge several runs",
                             description="Recompute metrics.json from scores.csv and write report.md. With one "
-                            "RUN_DIR the report goes into it; with several, a merged comparison goes to --out.")
+                            "RUN_DIR the report goes into it; with several, a merged comparison goes to --out. "
+                            "A scores.csv with a duplicated or malformed line is refused, naming the line.")
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     report.add_argument("--out", type=Path, help="report file or folder (default RUN_DIR/report.<format>, or "
                         "runs/comparison/ for several runs)")

@@ -59,7 +59,8 @@ def add_parser(subparsers) -> None:
     add_metric_args(run, defaults=True)
     run.add_argument("--max-videos", type=positive_int, metavar="N", help="use only the first N videos of the split (N >= 1)")
     run.add_argument("--out", help="run folder (default: runs/<timestamp>-<detector>, or the unfinished run of the "
-                     "same configuration, which is resumed)")
+                     "same configuration, which is resumed; videos whose label or file changed since are scored "
+                     "again). One run writes a folder at a time: a second one fails at once")
     run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.add_argument("--workers", type=positive_int, default=None, metavar="N",

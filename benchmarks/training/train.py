@@ -12,8 +12,10 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -179,7 +181,19 @@ def save_state(path: Path, state: dict) -> None:
 def load_state(path: Path, fingerprint: str) -> dict | None:
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickles code
+    with warnings.catch_warnings():  # torch warns about pickle protocols before it refuses: one line is enough
+        warnings.simplefilter("ignore")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)   # never unpickles code
+        except pickle.UnpicklingError:  # torch's message suggests weights_only=False: exactly what not to do
+            raise ValueError(f"{path}: refused: not a training state of plain tensors and data (a pickle with code "
+                             "or other objects in it, or a damaged file); delete it or pass --fresh") from None
+        except (RuntimeError, EOFError, ValueError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"{path}: not a training state this tool can read ({reason}); delete it or pass "
+                             "--fresh") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a training state of this tool (not a dict); delete it or pass --fresh")
     if state.get("version") != STATE_VERSION or state.get("fingerprint") != fingerprint:
         raise ValueError(f"{path} belongs to a different training configuration; pass --fresh to start over "
                          "or choose another --out")
