@@ -4,7 +4,8 @@ SIGTERM is what `timeout`, Slurm (`scancel`, the time limit) and `docker stop` s
 or ssh session closes. Their default action kills the main process on the spot: a run's workers were left behind
 (with the forkserver and resource tracker, about 2 GB) and `run ... | tee` never returned. Raised as a
 `KeyboardInterrupt` subclass, they take the run's interrupt path instead (workers stopped and reaped, finished rows
-kept) and the command exits 128 + the signal's number: 143 for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C.
+kept, "interrupted: ..." on stderr), then "stopped by SIGTERM" and the command exits 128 + the signal's number: 143
+for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C.
 
 Only the command line installs these handlers: `benchmarks.run()` called from Python leaves the caller's signal
 handling alone (its workers still exit when the calling process is gone, see `execution.lifeline`).
@@ -12,6 +13,7 @@ handling alone (its workers still exit when the calling process is gone, see `ex
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -57,4 +59,12 @@ class StopSignals:
         return bool(self.signum) and isinstance(error, Exception | KeyboardInterrupt)
 
     def exit_code(self, code: int) -> int:
-        return 128 + self.signum if self.signum else code
+        """128 + the signal's number after a stop signal, saying which on stderr (the run's own "interrupted: ..."
+        line cannot: Ray turns the `Terminated` raised in its waits into a plain KeyboardInterrupt); else `code`."""
+        if not self.signum:
+            return code
+        try:
+            print(f"stopped by {signal.Signals(self.signum).name}", file=sys.stderr)
+        except OSError:  # the closed terminal of a SIGHUP
+            pass
+        return 128 + self.signum

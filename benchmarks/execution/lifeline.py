@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["exit_with", "stop_signals_blocked", "ORPHAN_EXIT_CODE", "STOP_SIGNALS"]
+__all__ = ["exit_with", "stop_signals_blocked", "stop_handlers_kept", "ORPHAN_EXIT_CODE", "STOP_SIGNALS"]
 
 # The signals that stop a run: Ctrl-C, a closed terminal or ssh session, and what `timeout`, Slurm and `docker stop`
 # send. The main process handles them (workers stopped, finished rows kept, exit 128 + the signal's number).
@@ -45,6 +45,22 @@ def stop_signals_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def stop_handlers_kept() -> Iterator[None]:
+    """This process's handlers for the stop signals as they were before the block. `ray.init` installs a native
+    SIGTERM handler in the driver that prints a stack and aborts (exit -6), which skipped the run's clean stop."""
+    if threading.current_thread() is not threading.main_thread():  # handlers are set from the main thread only
+        yield
+        return
+    handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:  # None: a handler not installed from Python, left alone
+                signal.signal(signum, handler)
 
 
 def exit_with(pid: int, *, interval: float = 0.5) -> threading.Thread:
