@@ -199,11 +199,11 @@ def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir:
             for rows in _score_here(pending, executor, scorer, threads, config, levels, cache, face_detector,
                                     timing, reuse):
                 record(rows)
-    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM and SIGHUP too from the command line ("stopped by SIGTERM")
+    except KeyboardInterrupt:
         executor.close()
         writer.close()
-        print(f"\n{str(stop) or 'interrupted'}: finished videos are saved in {run_dir}; run the same command again "
-              "to resume", file=sys.stderr)
+        print(f"\ninterrupted: finished videos are saved in {run_dir}; run the same command again to resume",
+              file=sys.stderr)
         raise
     finally:
         threads.restore()

@@ -82,18 +82,25 @@ def test_a_signalled_run_keeps_its_rows_leaves_no_process_and_resumes(tmp_path, 
     signum = getattr(signal, name)
     process, before = signal_while_writing(tmp_path, data, signum, group)
     try:
-        out, err = process.communicate(timeout=60)  # also: every holder of its stdout and stderr pipes is gone
-    except subprocess.TimeoutExpired:
-        process.kill()
-        pytest.fail(f"{name}: the run's output pipes were still open 60 s later (processes "
-                    f"{sorted(descendants(process.pid))})")
-    assert process.returncode == code, err[-2000:]
-    if signum != signal.SIGKILL:
-        assert "interrupted: finished videos are saved in" in err
-        assert (f"stopped by {name}" in err) == (signum != signal.SIGINT), err[-2000:]
-        assert "Traceback" not in err, err[-2000:]
-    left = wait_gone(descendants(process.pid), seconds=10)
-    assert not left, f"{name}: processes of the run still alive 10 s after it ended: {sorted(left)}"
+        try:
+            _, err = process.communicate(timeout=60)  # also: every holder of its stdout and stderr pipes is gone
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name}: the run's output pipes were still open 60 s later (processes "
+                        f"{sorted(descendants(process.pid))})")
+        assert process.returncode == code, err[-2000:]
+        if signum != signal.SIGKILL:
+            assert "interrupted: finished videos are saved in" in err
+            assert (f"stopped by {name}" in err) == (signum != signal.SIGINT), err[-2000:]
+            assert "Traceback" not in err, err[-2000:]
+        left = wait_gone(descendants(process.pid), seconds=10)
+        assert not left, f"{name}: processes of the run still alive 10 s after it ended: {sorted(left)}"
+    finally:  # a failure must not leave the run's processes behind
+        for pid in descendants(process.pid) | ({process.pid} if process.poll() is None else set()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.communicate()
     kept = score_set(tmp_path / "run")
     assert len(kept) >= before and kept <= uninterrupted
     resumed = cli(tmp_path, *run_args(tmp_path, data))

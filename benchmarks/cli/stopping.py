@@ -21,6 +21,7 @@ from ..execution.lifeline import STOP_SIGNALS
 
 __all__ = ["Terminated", "StopSignals"]
 
+
 class Terminated(KeyboardInterrupt):
     """A stop signal other than Ctrl-C arrived; its message names the signal."""
 

@@ -44,10 +44,9 @@ def _signal_run(scratch: Path, signum: int) -> str:
         except subprocess.TimeoutExpired:
             raise FaultBroken(f"{signal.Signals(signum).name}: the run's output pipes still open 60 s later (a "
                               f"`| tee` would never return); processes {sorted(descendants(process.pid))}") from None
+        left = wait_gone(descendants(process.pid), seconds=10)
     finally:
-        if process.poll() is None:
-            process.kill()
-    left = wait_gone(descendants(process.pid), seconds=10)
+        _kill_session(process)
     expected = -signum if signum == signal.SIGKILL else 128 + signum
     name = signal.Signals(signum).name
     rows = score_rows(run_dir)
@@ -63,6 +62,16 @@ def _signal_run(scratch: Path, signum: int) -> str:
                           f"{err.strip()[-300:]}")
     return (f"{name} with --workers 2: exit {process.returncode}, {len(rows)} rows kept ({before} before the "
             f"signal), processes left 0 of {helpers}")
+
+
+def _kill_session(process: subprocess.Popen) -> None:
+    """Whatever is left of the run once the case has looked: a broken promise must not leave 2 GB of orphans."""
+    for pid in descendants(process.pid) | ({process.pid} if process.poll() is None else set()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.communicate()
 
 
 @fault("signals")
