@@ -12,6 +12,7 @@ import sys
 import traceback
 
 from . import cache, datasets, gallery, gate, listing, report, run, train, weights
+from .stopping import StopSignals
 
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
          "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
@@ -35,7 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit code: 0, 2 for a bad input (one `error:` line), 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     args = build_parser().parse_args(argv)
+    code = 1
+    with StopSignals() as stop:  # SIGTERM and SIGHUP stop a run like Ctrl-C
+        code = _handle(args)
+    return stop.exit_code(code)
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:

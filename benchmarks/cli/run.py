@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
     run = subparsers.add_parser("run", help="benchmark detectors under perturbation levels",
                          description="Benchmark detectors on a dataset at perturbation levels; the clean level "
                          "`none` is always included. Writes scores.csv, metrics.json, manifest.json and report.md "
-                         "to the run folder; an interrupted run resumes when the same command is run again.")
+                         "to the run folder; an interrupted run resumes when the same command is run again. Ctrl-C, SIGTERM "
+                         "and SIGHUP stop it cleanly: finished rows kept, exit 130, 143 or 129.")
     run.add_argument("--detector", default="meso", type=csv_list, help="detector name or comma list (default meso)")
     run.add_argument("--level", default="heavy",
                      help="level spec or comma list (default heavy; `none` is always added): named levels none, "

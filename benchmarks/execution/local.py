@@ -20,6 +20,7 @@ from ..config import FaceSettings
 from ..pipeline.face_detectors import make_detector
 from ..pipeline.faces import FaceCrops
 from .face_jobs import FaceJob, FaceStageStats, run_job
+from .lifeline import STOP_SIGNALS, exit_with, stop_signals_blocked
 from .ray_cluster import RayExecutor
 
 __all__ = ["FaceExecutor", "InProcessExecutor", "PoolExecutor", "make_executor", "default_workers",
@@ -79,9 +80,13 @@ class InProcessExecutor:
         return {"executor": "local", "workers": 1, "worker_peak_rss_mb": self.stats.worker_mb}
 
 
-def _worker_init() -> None:
-    """Ctrl-C goes to the whole process group: only the main process handles it (and stops the pool)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_init(main_pid: int) -> None:
+    """Leave the stop signals to the main process, which stops the pool, and exit if the main process is gone
+    without stopping it (kill -9). Ctrl-C, a closed terminal and Slurm's SIGTERM reach the whole process group: a
+    worker dying of one before the main process handles it would turn the stop into a "broken pool" error."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    exit_with(main_pid)
 
 
 def start_forkserver(preload: tuple[str, ...] = ()) -> None:
@@ -92,9 +97,12 @@ def start_forkserver(preload: tuple[str, ...] = ()) -> None:
     that is already running is kept (its preload list no longer changes)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
     multiprocessing.get_context("forkserver").set_forkserver_preload([FACE_STAGE_MODULE, *preload])
-    forkserver.ensure_running()
+    with stop_signals_blocked():
+        resource_tracker.ensure_running()  # first: it unblocks SIGINT and SIGTERM once it has started its process
+    with stop_signals_blocked():
+        forkserver.ensure_running()
 
 
 @dataclass
@@ -124,7 +132,8 @@ class PoolExecutor:
             context = multiprocessing.get_context(self.start_method)
             if self.start_method == "forkserver":
                 start_forkserver(self.preload)  # cv2, av, numpy imported once, not per worker
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     def map(self, jobs: Iterable[FaceJob]) -> Iterator[tuple[int, FaceCrops]]:
@@ -144,7 +153,8 @@ class PoolExecutor:
                     pending.add(pool.submit(run_job, job, None, True))
 
     def close(self) -> None:
-        """Cancel queued jobs and end the workers now, rather than waiting for the videos in flight."""
+        """Cancel queued jobs and end the workers now, rather than waiting for the videos in flight. SIGKILL: the
+        workers ignore the stop signals. The forkserver stays for later pools and exits with this process."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -152,7 +162,7 @@ class PoolExecutor:
         results = getattr(pool, "_result_queue", None)  # and this
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            process.terminate()
+            process.kill()
         for process in processes:
             process.join(timeout=10)
         if results is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..pipeline.faces import FaceCrops
 from .face_jobs import FaceJob, FaceStageStats, run_job
+from .lifeline import stop_handlers_kept
 
 __all__ = ["RayExecutor", "RAY_MISSING"]
 
@@ -50,8 +51,9 @@ class RayExecutor:
                 if self.address:
                     check_reachable(self.address)
                 try:
-                    ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
-                             runtime_env={"env_vars": {"PYTHONPATH": project_path()}} if not self.address else None)
+                    with stop_handlers_kept():  # Ctrl-C, SIGTERM and SIGHUP keep stopping the run cleanly
+                        ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
+                                 runtime_env={"env_vars": {"PYTHONPATH": project_path()}} if not self.address else None)
                 except ConnectionError as error:
                     raise RuntimeError(f"{str(error).splitlines()[0]}; is the cluster up (`ray status` on the head "
                                        "node)? Ray 2.59+ clusters check a token: give this process the head's "
