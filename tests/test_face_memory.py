@@ -77,3 +77,26 @@ def test_chunked_pixel_compression_round_trips_and_reads_entries_of_the_one_shot
         face_cache.decompress_pixels(packed[: len(packed) // 2], pixels.shape)
     with pytest.raises(ValueError, match="more than"):
         face_cache.decompress_pixels(packed, (9, 16, 16, 3))
+
+
+def test_detector_inputs_resized_in_chunks_give_the_same_scores(monkeypatch):
+    import detectors
+    from benchmarks.inference import batching
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = detectors.create("meso", random_init=True)
+    faces = np.random.default_rng(2).integers(0, 256, (11, 300, 300, 3), dtype=np.uint8)
+
+    def scores(chunk: int) -> list[str]:
+        monkeypatch.setattr(batching, "FIT_CHUNK", chunk)
+        scorer = batching.BatchScorer({"meso": model}, batch_size=4)
+        rows = [{"detector": "meso"}, {"detector": "meso"}]
+        video = scorer.video(rows)
+        for row in rows:
+            scorer.submit(video, row, faces, "none")
+        scorer.flush()
+        assert scorer.finished() == [video]
+        return [row["frame_scores"] for row in rows]
+
+    assert scores(3) == scores(256)
