@@ -100,3 +100,12 @@ def test_detector_inputs_resized_in_chunks_give_the_same_scores(monkeypatch):
         return [row["frame_scores"] for row in rows]
 
     assert scores(3) == scores(256)
+
+
+def test_memory_warning_when_one_video_would_take_more_than_half_the_free_memory(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       25000000 kB\nMemAvailable:    4000000 kB\n")
+    assert held_frames.memory_warning(32, 384, str(meminfo)) == ""
+    line = held_frames.memory_warning(3600, 384, str(meminfo))
+    assert line.startswith("warning: --frames 3600") and "4.4 GiB per video" in line and "3.8 GiB is available" in line
+    assert held_frames.memory_warning(3600, 384, str(tmp_path / "absent")) == ""

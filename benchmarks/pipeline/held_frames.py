@@ -12,9 +12,34 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["HeldFrames", "CropArray", "HELD_FRAMES_BUDGET"]
+__all__ = ["HeldFrames", "CropArray", "HELD_FRAMES_BUDGET", "CROP_COPIES", "crop_memory_bytes", "memory_warning"]
 
 HELD_FRAMES_BUDGET = 512 * 1024 * 1024  # bytes of full frames kept in memory before spilling to disk
+# A video's context crops are held while its levels are perturbed, and a perturbation needs the whole video (steps
+# draw per-video parameters, temporal steps see every frame): the crops, one perturbed copy and the perturbation's
+# own intermediates. Measured: 3600 frames of 384-px crops at `heavy` peaked 4.7 GB above the 32-frame run, 3.0 x
+# the 1.6 GB of crops (docs/throughput.md, Memory).
+CROP_COPIES = 3
+
+
+def crop_memory_bytes(num_frames: int, crop_size: int) -> int:
+    """About how much one video's crops take while it is perturbed and scored (see CROP_COPIES)."""
+    return CROP_COPIES * num_frames * crop_size * crop_size * 3
+
+
+def memory_warning(num_frames: int, crop_size: int, meminfo: str = "/proc/meminfo") -> str:
+    """A warning line when one video's crops would take more than half the memory available now, else ""."""
+    try:
+        with open(meminfo) as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):  # not Linux: no estimate of what is free
+        return ""
+    needed = crop_memory_bytes(num_frames, crop_size)
+    if needed <= available / 2:
+        return ""
+    return (f"warning: --frames {num_frames} with {crop_size}-px crops holds about {needed / 2**30:.1f} GiB per "
+            f"video while it is perturbed, and {available / 2**30:.1f} GiB is available: sample fewer frames or "
+            f"run where more memory is free (docs/throughput.md, Memory)")
 
 
 class HeldFrames:
