@@ -51,6 +51,7 @@ from .metrics.robustness import run_metrics
 from .pipeline.face_cache import FaceCache
 from .pipeline.face_detectors import make_detector
 from .pipeline.gallery import write_gallery
+from .pipeline.held_frames import memory_warning
 from .pipeline.perturb import redetects
 from .pipeline.video_rows import queue_video
 from .run_folder.inputs import InputsLog, reconcile
@@ -173,6 +174,8 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     done = writer.done_keys()
     if done and progress:
         print(f"resuming {run_dir}: {len(done)} scores already recorded", file=sys.stderr)
+    if (warning := memory_warning(config.num_frames, config.faces.crop_size)):
+        print(warning, file=sys.stderr)
     pairs = [(d, lv) for lv in config.levels for d in config.detectors]
     pending = [(item, todo) for item in items
                if (todo := [(d, lv) for d, lv in pairs if (item.video_id, d, lv) not in done])]

@@ -277,7 +277,11 @@ def machine() -> str:
     mem = next((int(line.split()[1]) / 1024 ** 2 for line in _read("/proc/meminfo").splitlines()
                 if line.startswith("MemTotal")), 0.0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{os.cpu_count()} cores ({model}), {mem:.0f} GB RAM, no GPU used, torch {torch.__version__}, "
+    flags = set(next((line.split(":", 1)[1].split() for line in _read("/proc/cpuinfo").splitlines()
+                      if line.startswith("flags")), []))
+    isa = "/".join(name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "BF16"),
+                                           ("avx512_vnni", "VNNI"), ("amx_tile", "AMX")) if flag in flags) or "no AVX2"
+    return (f"{os.cpu_count()} cores ({model}; {isa}), {mem:.0f} GB RAM, no GPU used, torch {torch.__version__}, "
             f"opencv {cv2.__version__}, PyAV {av.__version__}, Python {platform.python_version()}; "
             f"1-min load average {load:.1f} at the start")
 

@@ -88,9 +88,10 @@ class _FrameQueue:
         self.parts: deque[tuple[np.ndarray, _Segment, int, str]] = deque()  # frames, segment, offset, level
         self.buffered = 0
 
-    def put(self, frames: np.ndarray, segment: _Segment, level: str) -> None:
+    def put(self, frames: np.ndarray, segment: _Segment, level: str, offset: int = 0) -> None:
+        """Frames `offset`, `offset + 1`, ... of `segment`; full batches are scored at once."""
         if len(frames):
-            self.parts.append((frames, segment, 0, level))
+            self.parts.append((frames, segment, offset, level))
             self.buffered += len(frames)
         while self.buffered >= self.batch_size:
             self._run(self.batch_size)
@@ -145,6 +146,11 @@ class _FrameQueue:
                 segment.fail(str(alone))
 
 
+# Crops resized to a detector's input at a time: with 3600 sampled frames the resized copy of a whole video
+# was 0.7 GB (256-px input) on top of its crops; in chunks it is what the batches still wait for.
+FIT_CHUNK = 256
+
+
 class BatchScorer:
     """Scores for the rows of consecutive videos.
 
@@ -173,11 +179,15 @@ class BatchScorer:
         name = row["detector"]
         detector = self.models[name]
         start = time.perf_counter()
-        if name in self.queues:
-            frames = fit_to_input(faces, detector.input_size)
+        if name in self.queues:  # resized FIT_CHUNK crops at a time: never a second copy of a long video
+            segment, fitting = _Segment(video, row, len(faces), self.aggregate), 0.0
+            for offset in range(0, len(faces), FIT_CHUNK):
+                start = time.perf_counter()
+                frames = fit_to_input(faces[offset:offset + FIT_CHUNK], detector.input_size)
+                fitting += time.perf_counter() - start
+                self.queues[name].put(frames, segment, level, offset)
             if self.timing:
-                self.timing.inferred(level, name, 0, time.perf_counter() - start)
-            self.queues[name].put(frames, _Segment(video, row, len(frames), self.aggregate), level)
+                self.timing.inferred(level, name, 0, fitting)
             return
         segment = _Segment(video, row, len(faces), self.aggregate)
         if len(faces):  # the whole clip in one call, so a clip is never cut at a batch boundary

@@ -33,7 +33,10 @@ def fit_to_input(faces: np.ndarray, size: int) -> np.ndarray:
     """uint8 N x S x S x 3 RGB face crops -> contiguous uint8 N x size x size x 3 (area-shrunk or linearly enlarged)."""
     if len(faces) and faces.shape[1] != size:
         interpolation = cv2.INTER_AREA if faces.shape[1] > size else cv2.INTER_LINEAR
-        return np.stack([cv2.resize(c, (size, size), interpolation=interpolation) for c in faces])
+        out = np.empty((len(faces), size, size, 3), np.uint8)  # resized in place: no list of copies to stack
+        for crop, target in zip(faces, out):
+            cv2.resize(crop, (size, size), dst=target, interpolation=interpolation)
+        return out
     return np.ascontiguousarray(faces)
 
 

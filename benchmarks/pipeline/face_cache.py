@@ -33,6 +33,7 @@ __all__ = ["FaceCache", "CACHEABLE", "compress_pixels", "decompress_pixels", "sa
            "write_entry"]
 
 CACHE_FORMAT = 2  # bump when the .npz layout changes; 2: crops as zstd over a horizontal difference filter
+PIXEL_CHUNK = 64  # images filtered and (de)compressed at a time: bounds the extra memory to one chunk
 ZSTD_LEVEL = 1  # with the difference filter: 0.09 s and 4.9 MB for 32 crops of 384 px (np.savez_compressed: 0.6 s, 8.2 MB)
 RUNTIME = f"opencv={cv2.__version__}|pyav={av.__version__}"
 CACHEABLE = ("ok", "no_face")  # read errors are not cached: the file may be fixed or replaced
@@ -217,16 +218,36 @@ def write_entry(path: Path, key: str, arrays: dict[str, np.ndarray], root: Path)
 
 
 def compress_pixels(pixels: np.ndarray) -> np.ndarray:
-    """uint8 images -> zstd over the row-difference filter, as a uint8 array for an .npz entry."""
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    return np.frombuffer(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(_row_difference(pixels)), np.uint8)
+    """uint8 images -> zstd over the row-difference filter, as a uint8 array for an .npz entry.
+
+    Filtered and fed to zstd PIXEL_CHUNK images at a time, so compressing 3600 crops of 384 px (1.6 GB) holds
+    one chunk's copy beside the crops rather than two whole copies (the output is one zstd frame either way)."""
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj(size=pixels.nbytes)
+    parts = [compressor.compress(_row_difference(pixels[i:i + PIXEL_CHUNK])) for i in range(0, len(pixels), PIXEL_CHUNK)]
+    parts.append(compressor.flush())
+    return np.frombuffer(b"".join(parts), np.uint8)
 
 
 def decompress_pixels(compressed: np.ndarray, shape) -> np.ndarray:
-    """The inverse of `compress_pixels` for images of `shape` (a damaged entry raises)."""
+    """The inverse of `compress_pixels` for images of `shape` (a damaged entry raises), decoded chunk by chunk
+    into the output array."""
     shape = tuple(int(v) for v in shape)
-    raw = zstandard.ZstdDecompressor().decompress(compressed.tobytes(), max_output_size=int(np.prod(shape)))
-    return _undo_row_difference(np.frombuffer(raw, np.uint8).reshape(shape))
+    out = np.empty(shape, np.uint8)
+    if not out.size:
+        return out
+    per_image = out[0].nbytes
+    with zstandard.ZstdDecompressor().stream_reader(memoryview(compressed)) as reader:
+        for start in range(0, shape[0], PIXEL_CHUNK):
+            want = min(PIXEL_CHUNK, shape[0] - start) * per_image
+            raw = reader.read(want)
+            if len(raw) != want:
+                raise ValueError(f"compressed pixels end early: {len(raw)} of {want} bytes")
+            chunk = np.frombuffer(raw, np.uint8).reshape((-1, *shape[1:]))
+            np.cumsum(chunk, axis=-2, dtype=np.uint8, out=out[start:start + len(chunk)])
+        if reader.read(1):
+            raise ValueError("compressed pixels hold more than the recorded shape")
+    return out
 
 
 def save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -248,7 +269,3 @@ def _row_difference(pixels: np.ndarray) -> bytes:
     diff = pixels.copy()
     diff[..., 1:, :] -= pixels[..., :-1, :]
     return diff.tobytes()
-
-
-def _undo_row_difference(diff: np.ndarray) -> np.ndarray:
-    return np.cumsum(diff, axis=-2, dtype=np.uint8)

@@ -17,6 +17,7 @@ from ..config import FaceSettings
 from ..sampling import select_indices
 from .decode import DecodeProgress, VideoReadError, iter_frames, probe_video
 from .face_detectors import FaceDetector, box_area, box_iou, centre_box, make_detector, resize
+from .held_frames import CropArray, HeldFrames
 
 __all__ = ["FaceCrops", "extract_faces", "faces_from_frames", "choose_boxes", "smooth_boxes", "crop_square",
            "inner_crop", "track_face", "detect_faces", "pick_box"]
@@ -224,7 +225,7 @@ def extract_faces(
                 frames = list(zip(keep, changed))
             else:
                 frames = []
-        result = faces_from_frames(frames, settings, detector, Path(path).name)
+        result = faces_from_frames(frames, settings, detector, Path(path).name, expected=len(wanted))
     except VideoReadError as exc:
         return FaceCrops.empty(exc.status, str(exc), settings.crop_size, info.total_frames)
     result.total_frames = progress.decoded if progress.exhausted else info.total_frames
@@ -232,14 +233,26 @@ def extract_faces(
 
 
 def faces_from_frames(frames: Iterable[tuple[int, np.ndarray]], settings: FaceSettings,
-                      detector: FaceDetector | None = None, name: str = "video") -> FaceCrops:
-    """Detect, choose and crop the face on (frame index, RGB frame) pairs (see `extract_faces`)."""
+                      detector: FaceDetector | None = None, name: str = "video", *, expected: int = 0) -> FaceCrops:
+    """Detect, choose and crop the face on (frame index, RGB frame) pairs (see `extract_faces`).
+
+    `expected`: how many pairs are coming (sizes the crop array at once; more are still taken). Memory is
+    bounded whatever the frame count: crops go straight into one array, and frames that must wait for their
+    box are held in `HeldFrames` (spilled to a temporary file beyond its budget)."""
+    pending = HeldFrames()  # frames by position, cropped once boxes are known
+    try:
+        return _faces_from_frames(frames, settings, detector, name, expected, pending)
+    finally:
+        pending.close()
+
+
+def _faces_from_frames(frames: Iterable[tuple[int, np.ndarray]], settings: FaceSettings,
+                       detector: FaceDetector | None, name: str, expected: int, pending: HeldFrames) -> FaceCrops:
     detector = detector if detector is not None else make_detector(settings)
     scale = settings.margin * settings.context
     indices: list[int] = []
     detections: list[np.ndarray] = []
-    crops: dict[int, np.ndarray] = {}
-    pending: dict[int, np.ndarray] = {}  # undetected frames, cropped once boxes are known
+    crops = CropArray(expected, settings.crop_size)
     frame_size = (0, 0)
     previous: np.ndarray | None = None
     for position, (index, frame) in enumerate(frames):
@@ -252,15 +265,19 @@ def faces_from_frames(frames: Iterable[tuple[int, np.ndarray]], settings: FaceSe
         if len(dets):
             previous = pick_box(dets, previous)
         if len(dets) and settings.smooth == 1:
-            crops[index] = crop_square(frame, previous, scale, settings.crop_size)
+            crops.put(position, crop_square(frame, previous, scale, settings.crop_size))
         else:  # cropped once all boxes are known (smoothing needs them all: frames are held meanwhile)
-            pending[index] = frame
+            pending.put(position, frame)
     if detections and not len(detections[-1]) and (len(indices) - 1) % settings.detect_every:
         # the last frame is always detected, so the track ends on a real box rather than an extrapolation
-        last = indices[-1]
-        detections[-1] = detect_faces(detector, pending[last], previous, settings.track)
+        last = len(indices) - 1
+        frame = pending.pop(last)
+        detections[-1] = detect_faces(detector, frame, previous, settings.track)
         if len(detections[-1]) and settings.smooth == 1:
-            crops[last] = crop_square(pending.pop(last), pick_box(detections[-1], previous), scale, settings.crop_size)
+            crops.put(last, crop_square(frame, pick_box(detections[-1], previous), scale, settings.crop_size))
+        else:
+            pending.put(last, frame)
+        del frame
     if not indices:
         return FaceCrops.empty("no_frames", f"no_frames: {name} (nothing could be decoded)", settings.crop_size)
     found = any(len(d) for d in detections)
@@ -273,15 +290,15 @@ def faces_from_frames(frames: Iterable[tuple[int, np.ndarray]], settings: FaceSe
     else:
         boxes, detected = choose_boxes(detections)
         boxes = smooth_boxes(boxes, settings.smooth)
-    for i, index in enumerate(indices):
-        if index in pending:
-            crops[index] = crop_square(pending.pop(index), boxes[i], scale, settings.crop_size)
+    for i in range(len(indices)):
+        if i in pending:
+            crops.put(i, crop_square(pending.pop(i), boxes[i], scale, settings.crop_size))
     attempted = len(range(0, len(indices), settings.detect_every)) + int((len(indices) - 1) % settings.detect_every != 0)
     message = f"ok: {name} (face found in {int(detected.sum())} of {attempted} detected frames, {len(indices)} sampled)"
     if not detected.any():
         message = f"ok: {name} (no face found; centre crop used, --no-face center)"
     return FaceCrops(
-        crops=np.stack([crops[i] for i in indices]),
+        crops=crops.take(len(indices)),
         frame_indices=indices,
         boxes=boxes,
         detected=detected,
