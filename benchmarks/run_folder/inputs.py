@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 
 from datasets.base import VideoItem
 from reports.run_files import INPUTS_FILE, SCORES_FILE, drop_partial_last_line, read_scores, write_scores
@@ -36,8 +37,8 @@ LABEL_NAMES = {0: "real", 1: "fake"}
 def _relative(path: Path, root: Path) -> str:
     try:
         return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    except (ValueError, RuntimeError, OSError):  # outside the root, or a symlink loop (RuntimeError before 3.13)
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(root))
 
 
 def _file_identity(path: Path, *, hash_ends: bool = True) -> dict:
@@ -47,13 +48,16 @@ def _file_identity(path: Path, *, hash_ends: bool = True) -> dict:
     except OSError:
         return {"size": None, "mtime_ns": None, "ends_sha256": None}
     identity = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ends_sha256": None}
-    if hash_ends:
+    if hash_ends and S_ISREG(stat.st_mode):  # a directory named x.mp4 has no content to hash (its row says why)
         digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            digest.update(handle.read(CHUNK))
-            if stat.st_size > 2 * CHUNK:
-                handle.seek(-CHUNK, os.SEEK_END)
-            digest.update(handle.read(CHUNK))
+        try:
+            with open(path, "rb") as handle:
+                digest.update(handle.read(CHUNK))
+                if stat.st_size > 2 * CHUNK:
+                    handle.seek(-CHUNK, os.SEEK_END)
+                digest.update(handle.read(CHUNK))
+        except OSError:  # unreadable now: size and mtime still identify it, and its row has the read error
+            return identity
         identity["ends_sha256"] = digest.hexdigest()
     return identity
 
