@@ -22,7 +22,7 @@ import perturbations
 
 from .config import FaceSettings, RunConfig
 
-__all__ = ["Protocol", "PROTOCOLS", "names", "get", "configure", "apply", "differences", "record", "value_of",
+__all__ = ["Protocol", "PROTOCOLS", "names", "get", "configure", "apply", "differences", "record", "value_of", "check",
            "FACES_PREFIX", "DATASET_SETTINGS"]
 
 FACES_PREFIX = "faces."  # settings key prefix for a FaceSettings field
@@ -193,7 +193,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _check(protocol: Protocol) -> None:
+def check(protocol: Protocol) -> None:
     """Every key a RunConfig (or FaceSettings) field, every value accepted by RunConfig's own checks and every
     level known: a preset that cannot run fails at import, not in a user's run."""
     fields = {f.name for f in dataclasses.fields(RunConfig)}
@@ -209,4 +209,4 @@ def _check(protocol: Protocol) -> None:
 
 
 for _protocol in PROTOCOLS.values():
-    _check(_protocol)
+    check(_protocol)
