@@ -60,7 +60,7 @@ _DFDC_LABELS = {"FAKE": FAKE, "REAL": REAL}
 
 
 class DFDCDataset(Dataset):
-    """DFDC: train parts (metadata.json), public test_videos (labels.csv), train_sample_videos; seeded balanced sampling."""
+    """DFDC: train parts (metadata.json), public test_videos (labels.csv), train_sample_videos; seeded or reference sample."""
 
     name = "dfdc"
 
