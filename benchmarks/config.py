@@ -128,6 +128,7 @@ class RunConfig:
     backbone_weights: dict[str, str] = field(default_factory=dict)  # detector -> local ImageNet backbone file
     detector_options: dict[str, dict] = field(default_factory=dict)  # detector -> options, e.g. {"variant": "b1"}
     apply_at: str = "face"  # where image perturbations apply: on the cached face crops, or on full frames
+    df_write_back: str = "none"  # "none" or "xvid+h264": DeeperForensics write-back encode (perturbations)
     levels_files: list[str] = field(default_factory=list)  # user TOML level definitions
     num_frames: int = 32
     seed: int = 0
@@ -154,6 +155,8 @@ class RunConfig:
     detector_timeout: float | None = None
     # Read data files whose real path (symlinks resolved) lies outside the data root (a symlink farm); off: refused
     follow_symlinks: bool = False
+    # The protocol preset the settings came from (`benchmarks.protocols`); a label recorded in the manifest, not work
+    protocol: str | None = None
 
     def __post_init__(self) -> None:
         """Numeric settings checked here, so a Python caller gets the CLI's message instead of rows with 0 frames
@@ -179,6 +182,9 @@ class RunConfig:
         if data.get("precision") == "fp32":  # the default, and all there was before --precision: old runs resume
             data.pop("precision")
         data.pop("follow_symlinks", None)  # decides whether a run may read a file, not what it scores
+        data.pop("protocol", None)  # names where the settings came from; the settings themselves are counted
+        if data.get("df_write_back") == "none":  # the default, and all there was before it: old runs resume
+            data.pop("df_write_back")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def detector_settings(self) -> DetectorSettings:

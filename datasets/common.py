@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .base import FAKE, REAL, VIDEO_EXTENSIONS, DatasetError, VideoItem
 from .folder import check_unique_ids, parse_label, read_csv, safe_relpath, video_id
 
 __all__ = ["check_unique_ids", "parse_label", "read_csv", "safe_relpath", "video_id", "require_root", "load_json",
-           "parse_int_set", "as_bool", "as_int", "as_choices", "list_videos", "subsample", "check_split"]
+           "parse_int_set", "as_bool", "as_int", "as_choices", "list_videos", "subsample", "pandas_sample_positions",
+           "check_split"]
 
 
 def require_root(root: str | Path | None, name: str, layout: str) -> Path:
@@ -114,7 +117,8 @@ def subsample(items: list[VideoItem], n: int | None, balance: bool, seed: int, s
     """Seeded subsample of `n` items (order kept), half real and half fake when `balance`.
 
     `random.Random(seed)` on the sorted input gives the same selection on every platform and
-    Python version >= 3.2, so a published protocol ("500 real + 500 fake, seed 24") is repeatable.
+    Python version >= 3.2, so a sample such as "500 real + 500 fake, seed 24" is repeatable. It is this suite's
+    own draw: a study that sampled with pandas picked other videos with the same seed (`pandas_sample_positions`).
     """
     if n is None:
         return items
@@ -132,6 +136,21 @@ def subsample(items: list[VideoItem], n: int | None, balance: bool, seed: int, s
             raise DatasetError(f"{source}: balanced sample of {n} needs {k} {kind} videos, only {len(pool)} available")
         keep_ids.update(random.Random(f"{seed}:{label}").sample(pool, k))
     return [item for item in items if item.video_id in keep_ids]
+
+
+def pandas_sample_positions(n_rows: int, n: int, random_state: int, source: str) -> list[int]:
+    """The row positions, in pandas' order, that `DataFrame.sample(n=n, replace=False, random_state=random_state)`
+    picks from a frame of `n_rows` rows: how a study written with pandas chose its test videos.
+
+    pandas turns an integer `random_state` into `np.random.RandomState(random_state)` and draws
+    `choice(n_rows, size=n, replace=False)` (`pandas.core.sample.sample`), which is `permutation(n_rows)[:n]`.
+    numpy keeps the legacy RandomState stream frozen, so the selection is the same on every numpy version, and
+    pandas need not be installed (tests/test_protocols.py checks it against pandas itself)."""
+    if n > n_rows:
+        raise DatasetError(f"{source}: sample of {n} needs {n} rows, only {n_rows} available")
+    if not 0 <= random_state < 2**32:
+        raise DatasetError(f"{source}: random_state {random_state} outside numpy's RandomState range [0, 2**32)")
+    return [int(i) for i in np.random.RandomState(random_state).choice(n_rows, size=n, replace=False)]
 
 
 def check_split(split: str, allowed: Iterable[str], name: str) -> str:

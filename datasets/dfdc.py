@@ -4,8 +4,11 @@ Three sources can sit under one root, and each video's `split` says which one it
 
 - `parts`: ROOT/dfdc_train_part_N/metadata.json (`{"x.mp4": {"label": "FAKE"|"REAL",
   "split": "train", "original": "y.mp4"|null}}`), filtered by option `parts` ("45-49", "0,3").
-  The published robustness protocol samples its test set from these (500 real + 500 fake
-  from parts 45-49, seed 24), because the labelled public test set came later.
+  The reference study (deepfake_detector, 2020) drew its test set from these (500 real + 500
+  fake from parts 45-49, pandas `sample(n=500, random_state=24)` per class), because the
+  labelled public test set came later. Option `selection=reference` reproduces exactly those
+  1000 videos; the default `selection=seeded` is this suite's own seeded draw of the same sizes,
+  which picks other videos (about 13% of them in common: chance level).
 - `test_videos`: ROOT/test_videos/ with labels.csv (`filename,label`, 1 = fake).
 - `train_sample_videos`: ROOT/train_sample_videos/metadata.json (the 400-video Kaggle sample).
 
@@ -21,10 +24,12 @@ from typing import Any
 from .base import FAKE, REAL, Dataset, DatasetError, VideoItem
 from .common import (
     as_bool,
+    as_choices,
     as_int,
     check_split,
     check_unique_ids,
     load_json,
+    pandas_sample_positions,
     parse_int_set,
     parse_label,
     read_csv,
@@ -40,7 +45,14 @@ SPLITS = ("test", "train", "all", *SOURCES)
 METADATA = "metadata.json"
 LABELS_CSV = "labels.csv"
 DEFAULT_SEED = 24
-PROTOCOL = "published protocol: parts=45-49, max_videos=1000, balance=True, seed=24 (500 real + 500 fake)"
+SEEDED, REFERENCE = "seeded", "reference"
+SELECTIONS = (SEEDED, REFERENCE)
+# The reference's test pool: parts 45-49 in the order its metadata frames were concatenated (utils.py of
+# deepfake_detector lists part 49 before 48); pandas samples by row position, so the order decides the videos.
+REFERENCE_PARTS = (45, 46, 47, 49, 48)
+REFERENCE_SIZE = 1000  # 500 real + 500 fake
+TEST_FROM_PARTS = ("parts=45-49, max_videos=1000, balance=True, seed=24 (500 real + 500 fake; selection=reference "
+                   "for the reference study's exact videos)")
 LAYOUT = (f"ROOT/dfdc_train_part_N/{METADATA}, ROOT/{TEST_VIDEOS}/{LABELS_CSV} (filename,label; 1 = fake) "
           f"and/or ROOT/{TRAIN_SAMPLE}/{METADATA}")
 _PART_DIR = re.compile(r"^dfdc_train_part_(\d+)$")
@@ -48,12 +60,13 @@ _DFDC_LABELS = {"FAKE": FAKE, "REAL": REAL}
 
 
 class DFDCDataset(Dataset):
-    """DFDC: train parts (metadata.json), public test_videos (labels.csv), train_sample_videos; seeded balanced sampling."""
+    """DFDC: train parts (metadata.json), public test_videos (labels.csv), train_sample_videos; seeded or reference sample."""
 
     name = "dfdc"
 
     def __init__(self, root: str | Path | None = None, split: str = "test", parts: object = None,
-                 max_videos: object = None, balance: object = False, seed: object = DEFAULT_SEED) -> None:
+                 max_videos: object = None, balance: object = False, seed: object = DEFAULT_SEED,
+                 selection: object = SEEDED) -> None:
         check_split(split, SPLITS, self.name)
         root_path = require_root(root, self.name, LAYOUT)
         self.options: dict[str, Any] = {
@@ -61,12 +74,18 @@ class DFDCDataset(Dataset):
             "max_videos": as_int(max_videos, "max_videos", minimum=1) if max_videos not in (None, "") else None,
             "balance": as_bool(balance, "balance"),
             "seed": as_int(seed, "seed"),
+            "selection": as_choices(selection, "selection", SELECTIONS)[0] if selection not in (None, "") else SEEDED,
         }
+        if self.options["selection"] == REFERENCE:
+            self._reference_options()
         if self.options["balance"] and self.options["max_videos"] is None:
             raise DatasetError("dataset 'dfdc': balance=True needs max_videos=N (N/2 real + N/2 fake)")
         notes: list[str] = []
         problems: list[str] = []
         sources = self._sources(root_path, split, notes)
+        if self.options["selection"] == REFERENCE and sources != [PARTS]:
+            raise DatasetError(f"dataset 'dfdc': selection=reference draws from the train parts 45-49, but split "
+                               f"'{split}' reads {', '.join(sources)}; use --split parts")
         items: list[VideoItem] = []
         for source in sources:
             if source == PARTS:
@@ -77,10 +96,28 @@ class DFDCDataset(Dataset):
                 items += read_metadata(root_path / TRAIN_SAMPLE / METADATA, TRAIN_SAMPLE, TRAIN_SAMPLE, "")
         check_unique_ids(items, str(root_path))
         n, balance, seed = self.options["max_videos"], self.options["balance"], self.options["seed"]
-        items = subsample(items, n, balance, seed, f"{root_path} (split {split})")
-        if n is not None:
-            notes.append(f"seeded subsample: max_videos={n}, balance={balance}, seed={seed}")
+        if self.options["selection"] == REFERENCE:
+            items = reference_selection(items, n, seed, problems, f"{root_path} (split {split})")
+            notes.append(f"reference selection: pandas sample(n={n // 2}, random_state={seed}) per class over parts "
+                         f"{','.join(map(str, REFERENCE_PARTS))} in that order (the deepfake_detector test set)")
+        else:
+            items = subsample(items, n, balance, seed, f"{root_path} (split {split})")
+            if n is not None:
+                notes.append(f"seeded subsample: max_videos={n}, balance={balance}, seed={seed}")
         super().__init__(root_path, split, items, notes=notes, problems=problems)
+
+    def _reference_options(self) -> None:
+        """selection=reference fixes the pool and the sizes; options that would change them are refused, not
+        silently ignored (a run that says `reference` must hold the reference's videos)."""
+        options = self.options
+        if options["parts"] is not None and options["parts"] != sorted(REFERENCE_PARTS):
+            raise DatasetError(f"dataset 'dfdc': selection=reference draws from parts 45-49 only, got parts="
+                               f"{_ranges(options['parts'])}")
+        if options["max_videos"] is not None and options["max_videos"] % 2:
+            raise DatasetError(f"dataset 'dfdc': selection=reference samples N/2 per class; max_videos="
+                               f"{options['max_videos']} is odd (the reference: 1000)")
+        options.update(parts=sorted(REFERENCE_PARTS), max_videos=options["max_videos"] or REFERENCE_SIZE,
+                       balance=True)
 
     @staticmethod
     def _sources(root: Path, split: str, notes: list[str]) -> list[str]:
@@ -94,7 +131,8 @@ class DFDCDataset(Dataset):
         if split == "test":
             if present[TEST_VIDEOS]:
                 return [TEST_VIDEOS]
-            notes.append(f"no {TEST_VIDEOS}/{LABELS_CSV}: split 'test' uses the train parts ({PROTOCOL})")
+            notes.append(f"no {TEST_VIDEOS}/{LABELS_CSV}: split 'test' uses the train parts (as a test set: "
+                         f"{TEST_FROM_PARTS})")
             split = PARTS
         source = PARTS if split == "train" else split
         if not present[source]:
@@ -105,6 +143,27 @@ class DFDCDataset(Dataset):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "options": dict(self.options)}
+
+
+def reference_selection(items: list[VideoItem], n: int, seed: int, problems: list[str],
+                        source: str) -> list[VideoItem]:
+    """The reference study's test videos among `items` (order kept): per class, what pandas'
+    `sample(n=n // 2, random_state=seed)` picks from the class's rows of parts 45, 46, 47, 49, 48 concatenated in
+    that order, each part's videos in its metadata.json order. A missing part or metadata file changes every row
+    position after it, so it is an error here, not a layout problem."""
+    if problems:
+        raise DatasetError(f"{source}: selection=reference needs all of parts 45-49 with their metadata.json "
+                           f"({'; '.join(problems)})")
+    by_part: dict[str, list[VideoItem]] = {}
+    for item in items:
+        by_part.setdefault(item.groups["part"], []).append(item)
+    pool = [item for part in REFERENCE_PARTS for item in by_part.get(str(part), [])]
+    keep: set[str] = set()
+    for label in (REAL, FAKE):
+        rows = [item for item in pool if item.label == label]
+        kind = "real" if label == REAL else "fake"
+        keep.update(rows[i].video_id for i in pandas_sample_positions(len(rows), n // 2, seed, f"{source}, {kind}"))
+    return [item for item in items if item.video_id in keep]
 
 
 def read_parts(root: Path, wanted: list[int] | None, problems: list[str]) -> list[VideoItem]:

@@ -166,7 +166,7 @@ def _summary(run: LoadedRun, several_runs: bool) -> str:
              f"{list(counts.values()).count('1')} fake)",
              f"- seed {m['seed']}, frames per video {m['config']['num_frames']}, status {m['status']}, "
              f"commit `{m.get('git_commit', 'unknown')}`, started {m.get('started')}",
-             "- protocol: " + m["protocol"], "", "Detectors:", ""]
+             "- protocol: " + m["protocol"], *_preset_lines(m.get("protocol_preset")), "", "Detectors:", ""]
     for name, info in m["detectors"].items():
         sha = (info.get("sha256") or "")[:12]
         weights = "**random initialisation (untrained): scores are meaningless for robustness**" \
@@ -178,6 +178,22 @@ def _summary(run: LoadedRun, several_runs: bool) -> str:
         steps = ", ".join(f"`{s}`" for s in info.get("steps", [])) or "none"
         lines.append(f"- `{name}`: {info['description']}. Steps: {steps}")
     return "\n".join(lines) + "\n\n"
+
+
+def _preset_lines(preset: dict | None) -> list[str]:
+    """The protocol preset the run followed (`run --protocol`): its source, the settings the run changed and what
+    the suite still does differently from the source, so a reader knows how far the numbers compare."""
+    if not preset:
+        return []
+    def shown(value: object) -> str:  # a level list of 36 names is summarised
+        return f"{len(value)} levels" if isinstance(value, list) and len(value) > 6 else f"`{value}`"
+
+    changed = "; ".join(f"`{key}` {shown(o['run'])} instead of {shown(o['preset'])}"
+                        for key, o in preset["overrides"].items())
+    lines = [f"- protocol preset: **{preset['name']}**: {preset['description']}. Source: {preset['source']}",
+             f"  - settings changed from the preset: {changed or 'none'}"]
+    lines += [f"  - deviation from the source: {d}" for d in preset.get("deviations", [])]
+    return lines
 
 
 def _skipped(run: LoadedRun, several_runs: bool) -> str:

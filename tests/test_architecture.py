@@ -14,7 +14,7 @@ PACKAGES = ("benchmarks", "datasets", "detectors", "perturbations", "reports")
 MAX_LINES = 400
 # benchmarks' layers, lowest first: a module may import its own layer and those before it, never a later one.
 LAYERS = (
-    ("benchmarks.sampling", "benchmarks.hashing", "benchmarks.config"),
+    ("benchmarks.sampling", "benchmarks.hashing", "benchmarks.config", "benchmarks.protocols"),
     ("benchmarks.run_folder",),
     ("benchmarks.metrics",),
     ("benchmarks.inference",),

@@ -180,7 +180,7 @@ def test_dfdc_parts_selection(dfdc):
     assert "bad range '49-45'" in error("dfdc", dfdc, parts="49-45")
 
 
-def test_dfdc_published_protocol_balanced_seeded_and_deterministic(dfdc):
+def test_dfdc_seeded_sample_balanced_and_deterministic(dfdc):
     def pick(**options):
         ds = datasets.open("dfdc", dfdc, split="train", parts="45-49", max_videos=60, balance=True, **options)
         return [i.video_id for i in ds], ds

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The exit code: 0, 2 for a bad input (one `error:` line), 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `run --protocol` tells typed flags from defaults
     code = 1
     with StopSignals() as stop:  # SIGTERM and SIGHUP stop a run like Ctrl-C
         code = _handle(args)

