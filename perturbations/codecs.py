@@ -2,8 +2,10 @@
 DeeperForensics write-back (`write_back`: XVID .avi, then H.264 CRF 23, as the reference's `--via_xvid`).
 
 x264 runs with its defaults at the given CRF (preset medium, macroblock-tree on), like the reference's
-`ffmpeg -i in -crf N out`, except one thread: x264's output depends on its thread count, and one thread gives
-the same bytes on every machine (repeated encodes in one process are identical: tests/test_df_fidelity.py).
+`ffmpeg -i in -crf N out`, except one thread (x264's output depends on its thread count) and, on CPUs with
+AVX-512, x264's AVX2 code instead of its AVX-512 code (`x264_cpu_override`): with mb-tree on, the AVX-512 path
+gave different bytes for the same frames from one encode to the next (7 variants in 30 encodes of a 64x64 clip),
+the AVX2 path never did, and where the AVX-512 path was stable it gave the AVX2 path's bytes.
 x265 keeps `cutree=0` and one thread. `av` is imported inside the functions so `import perturbations` stays light.
 """
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 import tempfile
 from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import cv2
@@ -30,10 +34,27 @@ def jpeg(frames: np.ndarray, rng: np.random.Generator, quality: int) -> tuple[np
     return out, {}
 
 
+# x264's CPU flag names up to AVX2; every CPU with AVX-512 has all of them
+X264_AVX2 = "MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2,LZCNT,AVX,FMA3,BMI1,BMI2,AVX2"
+
+
+@lru_cache(maxsize=1)
+def x264_cpu_override() -> str:
+    """`asm=...` limiting x264 to its AVX2 code on a CPU with AVX-512 (Linux: /proc/cpuinfo), else "" (x264
+    detects the CPU itself). Listing flags the CPU lacks would crash x264, hence only with AVX-512 present."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+    flags = {word for line in text.splitlines() if line.startswith("flags") for word in line.split()}
+    return f"asm={X264_AVX2}" if "avx512f" in flags else ""
+
+
 def encoder_options(codec: str, crf: int, preset: str = "medium") -> dict[str, str]:
     """The FFmpeg private options used for `codec` (recorded in the manifest)."""
     if codec == "libx264":  # x264's defaults otherwise (mbtree on): the reference's plain `ffmpeg -crf`
-        return {"crf": str(crf), "preset": preset, "threads": "1"}
+        options = {"crf": str(crf), "preset": preset, "threads": "1"}
+        return {**options, "x264-params": x264_cpu_override()} if x264_cpu_override() else options
     if codec == "libx265":
         return {"crf": str(crf), "preset": preset, "threads": "1",
                 "x265-params": "cutree=0:pools=none:frame-threads=1:log-level=error"}
@@ -128,8 +149,8 @@ def reencode_video(src: str | os.PathLike, dst: str | os.PathLike, codec: str = 
     """Re-encode a whole video file (streaming, every frame, same frame rate, no audio) to `dst`.
 
     A plain yuv420p source (even size, no rotation: nearly every dataset video) goes to the encoder as decoded,
-    YUV in and YUV out like the reference's `ffmpeg -i in -crf N out`; an RGB round trip there cost 0.1-0.3 dB
-    on top of the codec. Other sources are decoded upright (rotation applied) to RGB and cropped to an even size.
+    YUV in and YUV out like the reference's `ffmpeg -i in -crf N out` (an RGB round trip costs up to 0.5 dB
+    PSNR at CRF 30: docs/perturbations.md). Other sources are decoded upright (rotation applied) to RGB and cropped to an even size.
     Returns the encoder settings for the manifest.
     """
     check_encoder(codec)
