@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from datasets.base import CACHE_ENV, default_cache_dir
+from perturbations import WRITE_BACK_MODES
 
 from .sampling import select_indices
 
@@ -128,7 +129,9 @@ class RunConfig:
     backbone_weights: dict[str, str] = field(default_factory=dict)  # detector -> local ImageNet backbone file
     detector_options: dict[str, dict] = field(default_factory=dict)  # detector -> options, e.g. {"variant": "b1"}
     apply_at: str = "face"  # where image perturbations apply: on the cached face crops, or on full frames
-    df_write_back: str = "none"  # "none" or "xvid+h264": DeeperForensics write-back encode (perturbations)
+    # DeeperForensics types written back as the dataset's videos were: "none", or "xvid+h264" (XVID .avi, then
+    # H.264 CRF 23 after each DF step but VC; `perturbations.WRITE_BACK_MODES`). Changes the scores of DF levels.
+    df_write_back: str = "none"
     levels_files: list[str] = field(default_factory=list)  # user TOML level definitions
     num_frames: int = 32
     seed: int = 0
@@ -168,6 +171,8 @@ class RunConfig:
         NON_NEGATIVE_INT.check("bootstrap", self.bootstrap)
         POSITIVE_INT.check("workers", self.workers)
         NON_NEGATIVE_INT.check("actors", self.actors)
+        if self.df_write_back not in WRITE_BACK_MODES:
+            raise ValueError(f"df_write_back must be one of {', '.join(WRITE_BACK_MODES)}, got {self.df_write_back!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,10 +186,10 @@ class RunConfig:
             data.pop(name, None)
         if data.get("precision") == "fp32":  # the default, and all there was before --precision: old runs resume
             data.pop("precision")
+        if data.get("df_write_back") == "none":  # the default, and all there was before --df-write-back
+            data.pop("df_write_back")
         data.pop("follow_symlinks", None)  # decides whether a run may read a file, not what it scores
         data.pop("protocol", None)  # names where the settings came from; the settings themselves are counted
-        if data.get("df_write_back") == "none":  # the default, and all there was before it: old runs resume
-            data.pop("df_write_back")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def detector_settings(self) -> DetectorSettings:

@@ -142,7 +142,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     for levels_file in config.levels_files:
         perturbations.load_levels_file(levels_file)
     config = dataclasses.replace(config, levels=perturbations.expand(",".join(config.levels)))
-    levels = {name: perturbations.get(name) for name in config.levels}
+    levels = {name: perturbations.get(name).with_write_back(config.df_write_back) for name in config.levels}
     dataset = datasets.open(config.dataset, config.data_root, split=config.split, **config.dataset_options)
     items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
     if not items:

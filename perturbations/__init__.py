@@ -19,12 +19,12 @@ from .spec import (
     unregister,
     unregister_step_type,
 )
-from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
+from .steps import DF_TYPES, TYPES, WRITE_BACK_MODES, Param, Step, StepType, make_step
 
 __all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
            "Step", "StepType", "available", "describe", "expand", "get", "load_levels_file", "make_gallery",
            "make_step", "register", "register_step_type", "seed_for", "step_types", "unregister",
-           "unregister_step_type"]
+           "unregister_step_type", "WRITE_BACK_MODES"]
 
 
 def available() -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -106,6 +106,7 @@ class Level:
     positions: tuple[int, ...] = field(default=())  # of `ops` in the full level (set by split_by_stage)
     n_total: int = -1  # step count of the full level (-1: len(ops))
     apply_at: str = "face"  # protocol the stages were resolved for (set by split_by_stage)
+    write_back: str = "none"  # DeeperForensics write-back mode (`steps.WRITE_BACK_MODES`; set by with_write_back)
 
     # --- structure -------------------------------------------------------------------------
 
@@ -137,6 +138,11 @@ class Level:
             return ("face",)
         return tuple(s for s in ("frame", "face") if all(s in op.type.stages for op in self.ops))
 
+    def with_write_back(self, mode: str) -> "Level":
+        """This level with its DeeperForensics steps written back as the dataset's videos were (`mode`
+        `xvid+h264`: XVID .avi, then H.264 CRF 23, after each DF step but VC); `none` leaves the level as it is."""
+        return replace(self, write_back=mode)
+
     def split_by_stage(self, apply_at: str = "face") -> dict[str, "Level"]:
         """{"video": Level, "frame": Level, "face": Level}; parts without steps are identity levels.
 
@@ -153,7 +159,8 @@ class Level:
             idx = [i for i, s in enumerate(stages) if s == stage]
             ops = tuple(self.ops[i] for i in idx)
             parts[stage] = Level(self.name, self.description, None, tuple(op.label() for op in ops), ops,
-                                 self.in_all, tuple(positions[i] for i in idx), self._total(), apply_at)
+                                 self.in_all, tuple(positions[i] for i in idx), self._total(), apply_at,
+                                 self.write_back)
         return parts
 
     # --- application -----------------------------------------------------------------------
@@ -174,7 +181,8 @@ class Level:
             out = frames
             rngs = step_generators(seed, self._positions(), self._total())
             for op, rng in zip(self.ops, rngs):
-                out, drawn = op.apply(out, rng)
+                out, drawn = op.apply(out, rng, write_back=self.write_back) if self.write_back != "none" \
+                    else op.apply(out, rng)
                 params["steps"].append({"step": op.label(), **drawn})
                 if len(out) == 0:
                     break

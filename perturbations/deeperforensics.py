@@ -4,9 +4,9 @@ The reference (`perturbation/distortions.py` of DeeperForensics-1.0) works on BG
 float32 intermediates and casts back with `.astype(np.uint8)`, which truncates. We do the same
 (RGB in/out, BGR inside), with one deliberate change: where a value below 0 or above 255 would wrap
 around in that cast, we clip first (the reference clips only in GNC).
-Other differences, on purpose: BW scales its block count with `max(1, min_side / 256)` instead of
-`min_side // 256` (which puts no block at all on a crop under 256 px), and random draws come from the
-seeded generator (the reference uses the global `random`/`np.random`).
+BW places the reference's `min_side // 256 * blocks` blocks, so none at all on a crop or frame under 256 px
+(`count = "scaled"` keeps the suite's former blocks x max(1, min_side / 256), which never gives 0). Random draws
+come from the seeded generator (the reference uses the global `random`/`np.random`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .steps import DF_TYPES, make_step
+from .steps import BLOCK_COUNTS, DF_TYPES, make_step
 
 Drawn = dict[str, Any]
 
@@ -68,28 +68,34 @@ def color_contrast(frames: np.ndarray, rng: np.random.Generator, factor: float) 
     return _to_uint8(frames.astype(np.float32) * factor), {}
 
 
-def block_count(blocks: int, height: int, width: int) -> int:
-    """Blocks for a frame: `blocks` per 256 px of the shorter side, at least `blocks` (reference: min_side // 256)."""
-    return int(blocks * max(1.0, min(height, width) / 256.0))
+def block_count(blocks: int, height: int, width: int, rule: str = "reference") -> int:
+    """Blocks for a frame. `reference`: `min(h, w) // 256 * blocks` as `distortions.block_wise` (0 under 256 px,
+    `blocks` from 256 to 511 px, twice that from 512 px...); `scaled`: blocks x max(1, min_side / 256), floored."""
+    if rule == "reference":
+        return min(height, width) // 256 * blocks
+    if rule == "scaled":
+        return int(blocks * max(1.0, min(height, width) / 256.0))
+    raise ValueError(f"unknown BW block count rule {rule!r} (use {' or '.join(BLOCK_COUNTS)})")
 
 
 def block_wise(frames: np.ndarray, rng: np.random.Generator, blocks: int, size: int = 8, value: int = 128,
-               per_frame: bool = True) -> tuple[np.ndarray, Drawn]:
-    """BW: grey size x size blocks at uniform random positions (new positions every frame, as the reference)."""
+               per_frame: bool = True, count: str = "reference") -> tuple[np.ndarray, Drawn]:
+    """BW: grey size x size blocks at uniform random positions (new positions every frame, as the reference);
+    `count` is the block count rule (`block_count`)."""
     n, h, w, _ = frames.shape
-    count = block_count(blocks, h, w)
+    n_blocks = block_count(blocks, h, w, count)
     out = frames.copy()
     if h <= size or w <= size:
         return out, {"blocks_per_frame": 0}
     positions = None
     for i in range(n):
         if positions is None or per_frame:
-            xs = rng.integers(0, w - 1 - size, count, endpoint=True)  # reference: random.randint(0, w - 1 - width)
-            ys = rng.integers(0, h - 1 - size, count, endpoint=True)
+            xs = rng.integers(0, w - 1 - size, n_blocks, endpoint=True)  # reference: randint(0, w - 1 - width)
+            ys = rng.integers(0, h - 1 - size, n_blocks, endpoint=True)
             positions = list(zip(ys.tolist(), xs.tolist()))
         for y, x in positions:
             out[i, y:y + size, x:x + size, :] = value
-    return out, {"blocks_per_frame": count}
+    return out, {"blocks_per_frame": n_blocks}
 
 
 def gaussian_noise_color(frames: np.ndarray, rng: np.random.Generator, variance: float,
@@ -124,9 +130,11 @@ def pixelation(frames: np.ndarray, rng: np.random.Generator, factor: int) -> tup
 
 
 def mixture(frames: np.ndarray, rng: np.random.Generator, min_types: int = 2, max_types: int = 4,
-            video_compression: bool = True) -> tuple[np.ndarray, Drawn]:
+            video_compression: bool = True, write_back: str = "none") -> tuple[np.ndarray, Drawn]:
     """DFMIX: k in [min_types, max_types] distinct DF types, each at a random severity 1-5, drawn per video,
-    applied in the canonical order CS, CC, BW, GNC, GB, PX, VC (compression last, as a video would be)."""
+    applied in the canonical order CS, CC, BW, GNC, GB, PX, VC (compression last, as a video would be).
+    With `write_back`, each type but VC is written back before the next (the reference mixes by running its
+    script once per type, each run writing a video)."""
     types = [t for t in DF_TYPES if video_compression or t != "VC"]
     lo, hi = sorted((min(min_types, len(types)), min(max_types, len(types))))
     k = int(rng.integers(lo, hi, endpoint=True))
@@ -136,6 +144,6 @@ def mixture(frames: np.ndarray, rng: np.random.Generator, min_types: int = 2, ma
     out = frames
     for index, severity in zip(chosen, severities):
         step = make_step(types[index], int(severity))
-        out, params = step.apply(out, rng)
+        out, params = step.apply(out, rng, write_back=write_back)
         drawn.append({"step": step.label(), **params})
     return out, {"types": [types[i] for i in chosen], "severities": [int(s) for s in severities], "mixed": drawn}

@@ -14,6 +14,12 @@ import numpy as np
 
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS
 
+WRITE_BACK_MODES = ("none", "xvid+h264")
+"""How DeeperForensics types are written back before a detector sees them: `none` (the distorted frames as they
+are) or `xvid+h264` (the dataset's own `--via_xvid` procedure: XVID .avi, then H.264 CRF 23; `codecs.write_back`)."""
+WRITE_BACK_TYPES = ("CS", "CC", "BW", "GNC", "GB", "PX")  # VC is the reference's own ffmpeg encode: no write-back
+WRITE_BACK_FN = "perturbations.codecs:write_back"
+BLOCK_COUNTS = ("reference", "scaled")  # BW's block count rule (`deeperforensics.block_count`)
 IMAGE = ("frame", "face")  # per-image operations: full frames or face crops (face is the default protocol)
 SEQUENCE = ("video", "frame", "face")  # codecs and temporal edits: the file, the sampled frames or the crops
 
@@ -74,13 +80,29 @@ class Step:
             return list({"flip": FLIP_STEPS, "heavy": HEAVY_STEPS}[dict(self.params)["pipeline"]])
         return [f"{self.label()} " + ", ".join(f"{k}={v}" for k, v in self.params)]
 
-    def apply(self, frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-        return self.type.function()(frames, rng, **dict(self.params))
+    def apply(self, frames: np.ndarray, rng: np.random.Generator,
+              write_back: str = "none") -> tuple[np.ndarray, dict]:
+        """The step's frames and drawn parameters; with a `write_back` mode other than `none`, a DeeperForensics
+        type's result is written back as the reference writes every distorted video (`WRITE_BACK_MODES`), and
+        DFMIX writes back after each of its types."""
+        check_write_back(write_back)
+        if write_back != "none" and self.type.name == "DFMIX":
+            return self.type.function()(frames, rng, write_back=write_back, **dict(self.params))
+        out, drawn = self.type.function()(frames, rng, **dict(self.params))
+        if write_back != "none" and self.type.name in WRITE_BACK_TYPES and len(out):
+            module, func = WRITE_BACK_FN.split(":")
+            out, drawn["write_back"] = getattr(importlib.import_module(module), func)(out, write_back)
+        return out, drawn
 
     def apply_video(self, src: str, dst: str, rng: np.random.Generator) -> dict:
         if "video" not in self.type.stages:
             raise ValueError(f"step {self.label()} cannot run at the video stage")
         return self.type.function(video=True)(src, dst, rng, **dict(self.params))
+
+
+def check_write_back(mode: str) -> None:
+    if mode not in WRITE_BACK_MODES:
+        raise ValueError(f"unknown write-back mode {mode!r} (use {' or '.join(WRITE_BACK_MODES)})")
 
 
 def make_step(type_name: str, severity: int | None = None, params: dict[str, Any] | None = None,
@@ -145,11 +167,13 @@ TYPES: dict[str, StepType] = {t.name: t for t in [
     StepType("CC", "DeeperForensics colour contrast: pixel values multiplied by `factor` (toward black)",
              f"{_DF}:color_contrast", {"factor": Param(float, check=lambda v: v >= 0, hint=">= 0")},
              tuple({"factor": f} for f in (0.85, 0.725, 0.6, 0.475, 0.35))),
-    StepType("BW", "DeeperForensics block-wise: `blocks` grey 8x8 blocks per 256 px of the shorter side",
+    StepType("BW", "DeeperForensics block-wise: `blocks` grey 8x8 blocks per whole 256 px of the shorter side",
              f"{_DF}:block_wise", {"blocks": Param(int, check=lambda v: v >= 0, hint=">= 0"),
                                    "size": Param(int, 8, lambda v: v >= 1, ">= 1"),
                                    "value": Param(int, 128, lambda v: 0 <= v <= 255, "0-255"),
-                                   "per_frame": Param(bool, True)},
+                                   "per_frame": Param(bool, True),
+                                   "count": Param(str, "reference", lambda v: v in BLOCK_COUNTS,
+                                                  "'reference' (min_side // 256 * blocks) or 'scaled'")},
              tuple({"blocks": b} for b in (16, 32, 48, 64, 80))),
     StepType("GNC", "DeeperForensics white Gaussian noise in YCbCr (variance on the [0, 1] scale)",
              f"{_DF}:gaussian_noise_color", {"variance": Param(float, check=lambda v: v >= 0, hint=">= 0"),

@@ -36,8 +36,8 @@ def run(spec, frames, seed=0):
 @pytest.mark.parametrize("kind", ["CS", "CC", "BW", "GNC", "GB", "PX", "VC", "JPEG"])
 def test_damage_grows_with_severity(kind):
     # PX is plain (non-antialiased) bilinear shrinking: odd factors point-sample and alias fine noise, so it
-    # gets a noise-free image
-    frames = natural(noise=0.0 if kind == "PX" else 4.0)
+    # gets a noise-free image. BW places no block under 256 px (the reference's min_side // 256), so it gets 256 px
+    frames = natural(noise=0.0 if kind == "PX" else 4.0, size=256 if kind == "BW" else 96)
     scores = [psnr(run(f"{kind}:{s}", frames, seed=1), frames) for s in range(1, 6)]
     assert all(a > b for a, b in zip(scores, scores[1:])), scores
     assert scores[0] < 99
@@ -69,14 +69,18 @@ def test_cs_keeps_grey_within_one_level():
 
 
 def test_bw_block_counts_and_values():
-    assert [block_count(b, 96, 96) for b in (16, 32, 48, 64, 80)] == [16, 32, 48, 64, 80]  # reference: 0 blocks
-    assert block_count(16, 384, 384) == 24 and block_count(16, 720, 1280) == 45
+    # the reference's min_side // 256 * blocks since issue 16 (was blocks * max(1, min_side / 256)): none under
+    # 256 px; the former rule stays available as count = "scaled"
+    assert [block_count(b, 96, 96) for b in (16, 32, 48, 64, 80)] == [0] * 5
+    assert [block_count(b, 96, 96, "scaled") for b in (16, 32, 48, 64, 80)] == [16, 32, 48, 64, 80]
+    assert block_count(16, 384, 384) == 16 and block_count(16, 720, 1280) == 32
     frames = uniform((0, 0, 0), n=3, size=96)
-    out = perturbations.get("BW:1").apply(frames, 0)
+    assert np.array_equal(perturbations.get("BW:1").apply(frames, 0), frames)
+    out = perturbations.make_step("BW", params={"blocks": 16, "count": "scaled"}).apply(frames, np.random.default_rng(0))[0]
     grey = np.all(out == 128, axis=-1)
     assert set(np.unique(out).tolist()) == {0, 128}
     assert 0 < grey[0].sum() <= 16 * 64 and not np.array_equal(grey[0], grey[1])  # new positions per frame
-    one = perturbations.make_step("BW", params={"blocks": 1})
+    one = perturbations.make_step("BW", params={"blocks": 1, "count": "scaled"})
     single, _ = one.apply(frames, np.random.default_rng(0))
     assert [int(np.all(f == 128, axis=-1).sum()) for f in single] == [64, 64, 64]
     ys, xs = np.nonzero(np.all(single[0] == 128, axis=-1))
@@ -162,7 +166,7 @@ def test_video_stage_reencodes_the_file(source_video, tmp_path):
         dst = tmp_path / f"vc{s}.mp4"
         settings = perturbations.get(f"VC:{s}@video").apply_video(source_video, dst, seed=0)
         step = settings["steps"][0]
-        assert step["encoder"] == "libx264" and step["frames"] == 20 and step["options"]["x264-params"] == "mbtree=0"
+        assert step["encoder"] == "libx264" and step["frames"] == 20 and "mbtree" not in step["options"].get("x264-params", "")
         out = np.stack(list(codecs.decode_frames(str(dst))))
         scores.append(psnr(out, decoded))
         sizes.append(dst.stat().st_size)

@@ -158,6 +158,8 @@ def test_none_level_is_the_identity(clip):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_step_on_frames_is_sane_deterministic_and_changes_pixels(case, clip):
+    if case.type == "BW":  # the reference's count places no block under 256 px (tests/test_df_fidelity.py)
+        clip = textured_clip(size=256)
     level = case.level()
     assert level.ops and len(level.ops) == 1 and level.ops[0].type.name == case.type
     out, params = level.apply(clip, seed=0, return_params=True)

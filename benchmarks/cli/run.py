@@ -61,6 +61,11 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--apply-at", choices=["face", "frame"], default="face",
                      help="face (default): perturb the cached face crops, isolating the detector; frame: perturb "
                      "full frames before face detection (end to end; slower, no face cache for perturbed levels)")
+    run.add_argument("--df-write-back", choices=list(perturbations.WRITE_BACK_MODES), default="none",
+                     help="none (default): DeeperForensics types (CS CC BW GNC GB PX, DFMIX) reach the detector as "
+                     "distorted; xvid+h264: written back as the dataset's videos were (the reference's --via_xvid: "
+                     "XVID .avi with OpenCV's settings, then H.264 CRF 23) after each DF step but VC, on the crops "
+                     "or, with --apply-at frame, on the sampled frames. Changes DF scores: part of the run's identity")
     run.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
                      help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); "
                      "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
@@ -154,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
     for levels_file in args.levels_file:
         perturbations.load_levels_file(levels_file)
     config = RunConfig(detectors=args.detector, levels=perturbations.expand(args.level), dataset=args.dataset,
-                       apply_at=args.apply_at, levels_files=[str(Path(f).resolve()) for f in args.levels_file],
+                       apply_at=args.apply_at, df_write_back=args.df_write_back, levels_files=[str(Path(f).resolve()) for f in args.levels_file],
                        data_root=args.data_root, split=args.split, dataset_options=dataset_options(args),
                        weights=weights_map(args.weights, args.detector),
                        random_init=args.random_init, num_frames=args.frames, seed=args.seed,

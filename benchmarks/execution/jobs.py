@@ -67,7 +67,7 @@ def process_levels(config: RunConfig) -> dict[str, perturbations.Level]:
         if levels_file not in LOADED_LEVEL_FILES:
             perturbations.load_levels_file(levels_file)
             LOADED_LEVEL_FILES.add(levels_file)
-    return {name: perturbations.get(name) for name in config.levels}
+    return {name: perturbations.get(name).with_write_back(config.df_write_back) for name in config.levels}
 
 
 @dataclass

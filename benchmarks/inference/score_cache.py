@@ -63,15 +63,19 @@ def code_fingerprint() -> str:
 
 
 def level_fingerprint(level, apply_at: str) -> str:
-    """The level's steps with every parameter, their stages under `apply_at`, or a legacy transform's name."""
+    """The level's steps with every parameter, their stages under `apply_at`, or a legacy transform's name, and
+    its DeeperForensics write-back mode unless `none` (so keys of runs without one stay as they were)."""
     ops = [{"type": op.type.name,
             "functions": {k: v for k, v in sorted(vars(op.type).items()) if isinstance(v, str) and k != "summary"},
             "params": [[k, repr(v)] for k, v in op.params], "severity": op.severity, "stage": op.stage}
            for op in level.ops]
     transform = level.transform
     legacy = f"{transform.__module__}.{transform.__qualname__}" if transform is not None else None
-    text = json.dumps({"name": level.name, "ops": ops, "legacy": legacy, "stages": list(level.stages(apply_at)),
-                       "apply_at": apply_at}, sort_keys=True)
+    data = {"name": level.name, "ops": ops, "legacy": legacy, "stages": list(level.stages(apply_at)),
+            "apply_at": apply_at}
+    if getattr(level, "write_back", "none") != "none":
+        data["write_back"] = level.write_back
+    text = json.dumps(data, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
