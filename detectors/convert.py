@@ -66,6 +66,17 @@ _DFBENCH = "DeepfakeBench {what} checkpoint {name} (loaded weights_only; two-cla
            "z_fake - z_real); input 256 px, mean=std=0.5 as in DeepfakeBench configs; DeepfakeBench is CC BY-NC 4.0"
 DFBENCH_NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 
+# deepfake_detector trained and tested its LSTMs on sequences of 20 face crops (np.linspace over the video), 5 on
+# DFDC "because of dataset size" (dfdetector.py benchmark/train_method, datasets.py); its weight files are named
+# `{method}.pth`, e.g. resnet_lstm_dfdc.pth, so the file name is the only place the training set shows.
+DFDET_CLIP_FRAMES, DFDET_DFDC_CLIP_FRAMES = 20, 5
+CLIP_NOTE = "deepfake_detector: 20 frames, 5 for DFDC checkpoints, told by 'dfdc' in the file name"
+
+
+def dfdet_clip_frames(file_name: str) -> int:
+    """The clip length a deepfake_detector LSTM checkpoint was trained and tested with."""
+    return DFDET_DFDC_CLIP_FRAMES if "dfdc" in file_name.lower() else DFDET_CLIP_FRAMES
+
 
 def convert(state: dict[str, Tensor], path) -> tuple[str, dict[str, Tensor], str, dict[str, Any], str]:
     """(architecture, state in our layout, provenance, card hints, format) for a recognised state_dict."""
@@ -74,11 +85,15 @@ def convert(state: dict[str, Tensor], path) -> tuple[str, dict[str, Tensor], str
     if kind == "dfdet-mesoinception4":
         return "mesoinception4-dfdet", state, _DFDET.format(what="MesoInception4", name=name), {}, \
             "deepfake_detector-pth"
-    if kind == "dfdet-resnet-lstm":
-        return "resnet50-lstm", state, _DFDET.format(what="ResNet-50-LSTM", name=name), {}, "deepfake_detector-pth"
-    if kind == "dfdet-efficientnet-lstm":
-        return "efficientnet-b1-lstm", _dfdet_effb1(state), _DFDET.format(what="EfficientNet-B1-LSTM", name=name), \
-            {}, "deepfake_detector-pth"
+    if kind in ("dfdet-resnet-lstm", "dfdet-efficientnet-lstm"):
+        frames = dfdet_clip_frames(name)
+        hints = {"clip_frames": frames}
+        note = f"; clips of {frames} frames as trained ({CLIP_NOTE})"
+        if kind == "dfdet-resnet-lstm":
+            return "resnet50-lstm", state, _DFDET.format(what="ResNet-50-LSTM", name=name) + note, hints, \
+                "deepfake_detector-pth"
+        return "efficientnet-b1-lstm", _dfdet_effb1(state), \
+            _DFDET.format(what="EfficientNet-B1-LSTM", name=name) + note, hints, "deepfake_detector-pth"
     if kind == "dfdet-xception":
         return "xception-legacy", _xception(state, "", path), _DFDET.format(what="Xception", name=name), {}, \
             "deepfake_detector-pth"
@@ -93,9 +108,10 @@ def convert(state: dict[str, Tensor], path) -> tuple[str, dict[str, Tensor], str
         if kind == "dfbench-xception":
             return "xception-legacy", _xception(state, "backbone.", path), prov, hints, "deepfakebench-pth"
         if kind == "dfbench-efficientnetb4":
-            hints = {**hints, "variant": "tf_efficientnet_b4", "stem_padding": 0}
-            return "efficientnet:tf_efficientnet_b4:stem-pad0", _dfbench_effb4(state, path), prov, hints, \
-                "deepfakebench-pth"
+            # efficientnet_pytorch pads every conv "same" for its 380 px image_size, whatever the input size
+            hints = {**hints, "variant": "tf_efficientnet_b4", "stem_padding": 0, "static_same": 380}
+            return "efficientnet:tf_efficientnet_b4:stem-pad0:static-same380", _dfbench_effb4(state, path), prov, \
+                hints, "deepfakebench-pth"
     raise CheckpointError(
         f"{path}: unrecognised state_dict layout (first keys {list(state)[:4]}); expected the deepfake_detector "
         f"MesoInception4 layout (inception1.conv1.weight, ...), its ResNetLSTM / EfficientNetB1LSTM / Xception, "

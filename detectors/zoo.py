@@ -5,9 +5,12 @@ P(fake) per frame (numpy, shape (N,)); normalisation (ImageNet or 0.5/0.5, from 
 
 * Frame classifiers (`efficientnet`, `xception`, `timm:<name>`) score each frame.
 * Clip models (`resnet-lstm`, `efficientnet-lstm`; `temporal = True`) read the N frames as consecutive clips of
-  `clip_frames` frames (default 0: the whole input is one clip, i.e. pass a whole video in one call); every frame
-  of a clip gets that clip's score, so the mean over frames is the clip (video) score. `predict_video(x)` returns
-  (video score, frame scores or None).
+  `clip_frames` frames (from the card: 20, or 5 for DFDC, for deepfake_detector checkpoints, as they were trained;
+  0, the default otherwise: the whole input is one clip, i.e. pass a whole video in one call). The last clip holds
+  what is left (N mod clip_frames frames) and a video shorter than a clip is one shorter clip: the LSTM's last
+  hidden state after fewer steps, as deepfake_detector scored a video in which fewer faces were found. Every frame
+  of a clip gets that clip's score, so the mean over frames is the mean of the clip scores weighted by clip
+  length. `predict_video(x)` returns (video score, frame scores or None).
 
 torchvision / timm are imported here only (lazily, from the factories), so `meso` needs neither. Weights are never
 downloaded: `pretrained=False` / `weights=None` always; ImageNet backbone weights only from a local
@@ -26,11 +29,14 @@ from torch import nn
 
 from . import checkpoints
 from .base import CheckpointError, Detector, WeightsInfo
+from .static_padding import apply_static_same
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+# efficientnet_pytorch's image_size for efficientnet-b4: DeepfakeBench's padding is computed for it (any input size).
+DFBENCH_EFFB4_IMAGE_SIZE = 380
 EFFICIENTNET_SIZES = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "b4": 380, "b5": 456, "b6": 528, "b7": 600}
 
 
@@ -115,7 +121,7 @@ class TimmBinary(nn.Module):
 class TimmClassifier(nn.Module):
     """A timm classifier with a one-logit head (`efficientnet`, `xception`): keys are timm's own."""
 
-    def __init__(self, model_name: str, stem_padding: int | None = None) -> None:
+    def __init__(self, model_name: str, stem_padding: int | None = None, static_same: int | None = None) -> None:
         super().__init__()
         import timm
 
@@ -123,6 +129,8 @@ class TimmClassifier(nn.Module):
         if stem_padding is not None:   # DeepfakeBench's efficientnetb4 replaces the stem with a padding-0 conv
             old = self.net.conv_stem
             self.net.conv_stem = nn.Conv2d(3, old.out_channels, 3, 2, padding=stem_padding, bias=False)
+        if static_same is not None:    # efficientnet_pytorch's padding, fixed for this image size (static_padding.py)
+            apply_static_same(self.net, static_same)
 
     def backbone_modules(self) -> nn.Module:
         return self.net
@@ -170,8 +178,13 @@ def efficientnet_variant(variant: str) -> str:
 
 
 def architecture(name: str, variant: str | None = None, input_size: int | None = None,
-                 stem_padding: int | None = None) -> Arch:
-    """The Arch for registry `name` (and its variant / timm model name)."""
+                 stem_padding: int | None = None, static_same: int | None = None) -> Arch:
+    """The Arch for registry `name` (and its variant / timm model name).
+
+    `stem_padding` and `static_same` (efficientnet only) rebuild DeepfakeBench's efficientnetb4: a padding-free stem
+    and efficientnet_pytorch's "same" padding fixed for a 380 px image; both are named in the architecture string
+    (`efficientnet:tf_efficientnet_b4:stem-pad0:static-same380`).
+    """
     if name == "resnet-lstm":
         return Arch("resnet50-lstm", name, "ResNet-50 + LSTM (DeeperForensics-1.0 baseline)", input_size or 224,
                     *IMAGENET, True, ResNetLSTM)
@@ -181,10 +194,11 @@ def architecture(name: str, variant: str | None = None, input_size: int | None =
     if name == "efficientnet":
         v = efficientnet_variant(variant or "b4")
         size = input_size or EFFICIENTNET_SIZES[v.rsplit("_", 1)[-1][:2]]
-        arch = f"efficientnet:{v}" + (f":stem-pad{stem_padding}" if stem_padding is not None else "")
+        arch = (f"efficientnet:{v}" + (f":stem-pad{stem_padding}" if stem_padding is not None else "")
+                + (f":static-same{static_same}" if static_same is not None else ""))
         mean, std = (HALF if stem_padding is not None else IMAGENET)
         return Arch(arch, name, f"EfficientNet {v} frame classifier", size, mean, std, False,
-                    lambda: TimmClassifier(v, stem_padding))
+                    lambda: TimmClassifier(v, stem_padding, static_same))
     if name == "xception":
         return Arch("xception-legacy", name, "Xception (FaceForensics++ baseline, timm legacy_xception)",
                     input_size or 299, *HALF, False, lambda: TimmClassifier("legacy_xception"))
@@ -202,8 +216,14 @@ def arch_from_card(name: str, card: dict[str, Any]) -> Arch:
     arch = str(card.get("architecture", ""))
     if name == "efficientnet" and arch.startswith("efficientnet:"):
         parts = arch.split(":")
-        pad = int(parts[2][len("stem-pad"):]) if len(parts) > 2 else None
-        return architecture(name, parts[1], int(card.get("input_size") or 0) or None, stem_padding=pad)
+        flags = {f.rstrip("0123456789"): int(f[len(f.rstrip("0123456789")):]) for f in parts[2:]}
+        pad, same = flags.get("stem-pad"), flags.get("static-same")
+        if pad is not None and same is None:
+            # Cards written before static padding existed: a padding-free stem only ever came from a DeepfakeBench
+            # efficientnetb4 import, whose faithful model pads for 380 px (static_padding.py).
+            same = DFBENCH_EFFB4_IMAGE_SIZE
+        return architecture(name, parts[1], int(card.get("input_size") or 0) or None, stem_padding=pad,
+                            static_same=same)
     return architecture(name, input_size=int(card.get("input_size") or 0) or None)
 
 
@@ -339,9 +359,10 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
     else:
         arch = architecture(name, variant, input_size)
         if ckpt.card.get("stem_padding") is not None or ckpt.card.get("input_size"):
-            arch = architecture(name, ckpt.card.get("variant", variant), ckpt.card.get("input_size"),
-                                stem_padding=ckpt.card.get("stem_padding"))
+            arch = architecture(name, ckpt.card.get("variant", variant), input_size or ckpt.card.get("input_size"),
+                                stem_padding=ckpt.card.get("stem_padding"), static_same=ckpt.card.get("static_same"))
         mean = std = None
+        clip_frames = ckpt.card.get("clip_frames") if clip_frames is None else clip_frames
         if ckpt.card.get("normalisation"):
             mean, std = ckpt.card["normalisation"]["mean"], ckpt.card["normalisation"]["std"]
         if ckpt.architecture != arch.architecture:

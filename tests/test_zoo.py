@@ -287,7 +287,9 @@ def test_dfbench_efficientnetb4(tmp_path) -> None:
     from detectors.convert import _DS, _IR, block_positions
     from detectors.zoo import architecture, build
 
-    model = build(architecture("efficientnet", "tf_efficientnet_b4", 256, stem_padding=0), seed=1)
+    # the import rebuilds efficientnet_pytorch's static 380 px padding (tests/test_detector_fidelity.py compares it
+    # with their own architecture); this test checks the key renaming on that build
+    model = build(architecture("efficientnet", "tf_efficientnet_b4", 256, stem_padding=0, static_same=380), seed=1)
     ours = model.state_dict()
     inv_ir, inv_ds = {v: k for k, v in _IR.items()}, {v: k for k, v in _DS.items()}
     pos = {p: i for i, p in enumerate(block_positions())}
@@ -312,7 +314,8 @@ def test_dfbench_efficientnetb4(tmp_path) -> None:
     path = tmp_path / "effnb4_best.pth"
     torch.save({"module." + k: v for k, v in theirs.items()}, path)
     det = detectors.create("efficientnet", weights=path)
-    assert det.weights.architecture == "efficientnet:tf_efficientnet_b4:stem-pad0" and det.input_size == 256
+    assert det.weights.architecture == "efficientnet:tf_efficientnet_b4:stem-pad0:static-same380"
+    assert det.input_size == 256
     x = torch.rand(2, 3, 256, 256)
     expected = torch.sigmoid(model((x - 0.5) / 0.5)).detach().double().numpy()
     np.testing.assert_allclose(det.predict(x), expected, rtol=0, atol=1e-5)
