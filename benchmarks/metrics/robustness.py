@@ -1,13 +1,10 @@
-"""Robustness summaries and the metrics.json document: everything the report shows, computed from scores.csv rows.
+"""The metrics.json document: everything the report shows, computed from scores.csv rows.
 
-Graded suites name levels TYPE:SEVERITY (e.g. `GB:3`); the summary follows the LipForensics/DeeperForensics
-layout (Clean | per-type mean AUC | Avg | Drop) and ImageNet-C corruption error against a reference detector:
-CE_type = sum_s (1 - AUC_det,type,s) / sum_s (1 - AUC_ref,type,s), mCE = mean over types.
+The robustness summary of graded levels (LipForensics table, ImageNet-C CE and relative CE) is `graded.summarise`.
 """
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +15,7 @@ from .binary import (
     THRESHOLD_RULE,
     binary_metrics,
     clean_threshold_metrics,
+    frame_bce_with_logits,
     frame_rows,
     level_metrics,
     roc_points,
@@ -25,59 +23,10 @@ from .binary import (
     scored_arrays,
     youden_threshold,
 )
+from .graded import CLEAN, summarise
 
-CLEAN = "none"
 DEFAULT_REFERENCE = "meso"
 SCHEMA = 2
-
-
-def split_level(level: str) -> tuple[str, int] | None:
-    """('GB', 3) for a graded level name `GB:3`; None for an ungraded one."""
-    kind, sep, severity = level.rpartition(":")
-    return (kind, int(severity)) if sep and kind and severity.isdigit() else None
-
-
-def _mean(values: list) -> float | None:
-    vals = [v for v in values if v is not None]
-    return float(np.mean(vals)) if vals and len(vals) == len(values) else None
-
-
-def summarise(auc: dict[str, dict[str, float | None]], reference: str | None = DEFAULT_REFERENCE) -> dict:
-    """Per detector: AUC drop and relative AUC per level, graded per-type means, Avg, Drop, CE and mCE.
-
-    `auc[detector][level]` is the video AUC (None when undefined). CE needs the reference detector in `auc`.
-    """
-    out: dict = {"reference": reference if reference in auc else None, "detectors": {}}
-    for det, levels in auc.items():
-        clean = levels.get(CLEAN)
-        per_level = {lv: {"auc": a, "drop": None if a is None or clean is None else clean - a,
-                          "relative": None if a is None or not clean else a / clean}
-                     for lv, a in levels.items() if lv != CLEAN}
-        by_type: dict[str, dict[int, float | None]] = defaultdict(dict)
-        for lv, a in levels.items():
-            graded = split_level(lv)
-            if graded:
-                by_type[graded[0]][graded[1]] = a
-        types = {t: _mean(list(sev.values())) for t, sev in sorted(by_type.items())}
-        avg = _mean(list(types.values())) if types else None
-        entry = {"clean": clean, "levels": per_level, "types": types, "avg": avg,
-                 "drop": None if avg is None or clean is None else clean - avg}
-        if by_type and out["reference"]:
-            entry["ce"] = {t: corruption_error(sev, auc[reference], t) for t, sev in sorted(by_type.items())}
-            ces = list(entry["ce"].values())
-            entry["mce"] = _mean(ces)
-        out["detectors"][det] = entry
-    return out
-
-
-def corruption_error(severities: dict[int, float | None], reference_levels: dict[str, float | None],
-                     kind: str) -> float | None:
-    """sum_s (1 - AUC) / the same sum for the reference, over the severities both have; None if undefined."""
-    ref = {s: reference_levels.get(f"{kind}:{s}") for s in severities}
-    if any(v is None for v in list(severities.values()) + list(ref.values())):
-        return None
-    denominator = sum(1 - v for v in ref.values())
-    return None if denominator <= 0 else sum(1 - v for v in severities.values()) / denominator
 
 
 def _groups(row: dict) -> dict:
@@ -141,6 +90,7 @@ def detector_entries(rows: list[dict], detector: str, levels: Sequence[str], n_b
         ids, y, p = arrays[lv]
         entry = level_metrics(rows, detector, lv).to_dict()
         entry.update(clean_threshold_metrics(rows, detector, lv, threshold))
+        entry["frame_bce"] = frame_bce_with_logits(rows, detector, lv)
         entry["roc"], entry["hist"] = roc_points(y, p), score_histogram(y, p)
         if n_boot > 0 and len(y):
             r = reps(lv, np.arange(len(y)))
