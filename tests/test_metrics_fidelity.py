@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.cli import main
 from benchmarks.metrics import bootstrap as boot
-from benchmarks.metrics.binary import frame_bce_with_logits, rank_auc
+from benchmarks.metrics.binary import frame_bce_with_logits, level_metrics, rank_auc
 from benchmarks.metrics.gate import build_baseline, check
 from benchmarks.metrics.graded import graded_level, summarise
 from benchmarks.metrics.robustness import run_metrics
@@ -176,5 +176,7 @@ def test_report_names_both_losses(tmp_path):
     entry = doc["video"][0]
     assert entry["frame_bce"] == pytest.approx(doc["frame"][0]["log_loss"], rel=1e-9)
     assert entry["frame_bce"] != pytest.approx(entry["log_loss"])   # video weighting differs from frames
+    assert level_metrics(rows, "d", "none").frame_bce == entry["frame_bce"]   # what `run` prints
+    assert "frame_bce" not in doc["frame"][0]
     table = main_table([entry], ["d / none"])
     assert "| loss (frame BCE with logits) |" in table and "| video log loss |" in table

@@ -40,6 +40,7 @@ class LevelMetrics:
     recall: float | None = None
     f1: float | None = None
     confusion: dict | None = None
+    frame_bce: float | None = None  # the reference's loss (frame_bce_with_logits); the video-level row only
     threshold: float = 0.5
     undefined: dict[str, str] = field(default_factory=dict)
 
@@ -154,7 +155,8 @@ def level_metrics(rows: Iterable[dict], detector: str, level: str, threshold: fl
     _, y, p = scored_arrays(selected, detector, level)
     values = binary_metrics(y, p, threshold)
     return LevelMetrics(detector=detector, level=level, n_scored=len(y), n_real=int(np.sum(y == 0)),
-                        n_fake=int(np.sum(y == 1)), n_skipped=len(selected) - len(y), threshold=threshold, **values)
+                        n_fake=int(np.sum(y == 1)), n_skipped=len(selected) - len(y), threshold=threshold,
+                        frame_bce=frame_bce_with_logits(selected, detector, level), **values)
 
 
 def all_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str]) -> list[LevelMetrics]:

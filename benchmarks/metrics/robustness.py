@@ -15,7 +15,6 @@ from .binary import (
     THRESHOLD_RULE,
     binary_metrics,
     clean_threshold_metrics,
-    frame_bce_with_logits,
     frame_rows,
     level_metrics,
     roc_points,
@@ -90,7 +89,6 @@ def detector_entries(rows: list[dict], detector: str, levels: Sequence[str], n_b
         ids, y, p = arrays[lv]
         entry = level_metrics(rows, detector, lv).to_dict()
         entry.update(clean_threshold_metrics(rows, detector, lv, threshold))
-        entry["frame_bce"] = frame_bce_with_logits(rows, detector, lv)
         entry["roc"], entry["hist"] = roc_points(y, p), score_histogram(y, p)
         if n_boot > 0 and len(y):
             r = reps(lv, np.arange(len(y)))
@@ -112,7 +110,8 @@ def detector_entries(rows: list[dict], detector: str, levels: Sequence[str], n_b
 def frame_entries(rows: list[dict], detector: str, levels: Sequence[str]) -> list[dict]:
     """Frame-level metrics (each frame carries its video's label); point estimates only."""
     frames = frame_rows(r for r in rows if r["detector"] == detector)
-    return [level_metrics(frames, detector, lv).to_dict() for lv in levels]
+    return [{k: v for k, v in level_metrics(frames, detector, lv).to_dict().items() if k != "frame_bce"}
+            for lv in levels]  # frame_bce is a loss over frames already: a video-entry key
 
 
 def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str], *, aggregate: str = "mean",
