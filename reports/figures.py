@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -54,13 +55,28 @@ def histogram_figure(entries: list[dict], title: str, path: Path) -> Path | None
     return save_figure(fig, path)
 
 
-def severity_figure(entries: list[dict], title: str, path: Path) -> Path | None:
-    """AUC against severity per perturbation type (levels named TYPE:SEVERITY), with the interval band."""
+def graded_levels(robustness: dict | None, detector: str) -> dict[str, tuple[str, int]] | None:
+    """{level: (type, severity)} of the graded levels as metrics.json's robustness summary classified them (the
+    perturbations parser decided: a combined level is no severity); None for a file from before `type_info`."""
+    d = ((robustness or {}).get("detectors") or {}).get(detector) or {}
+    if "type_info" not in d:
+        return None
+    return {lv: (t, int(s)) for t, k in d["type_info"].items() for s, lv in k["levels"].items()}
+
+
+def _legacy_graded(level: str) -> tuple[str, int] | None:
+    kind, sep, sev = level.rpartition(":")
+    return (kind, int(sev)) if sep and kind and sev.isdigit() else None
+
+
+def severity_figure(entries: list[dict], title: str, path: Path,
+                    graded: dict[str, tuple[str, int]] | None = None) -> Path | None:
+    """AUC against severity per graded type (`graded`: level -> (type, severity)), with the interval band."""
     series: dict[str, list[tuple[int, dict]]] = {}
     for e in entries:
-        kind, sep, sev = e["level"].rpartition(":")
-        if sep and sev.isdigit() and e.get("auc") is not None:
-            series.setdefault(kind, []).append((int(sev), e))
+        kind_sev = graded.get(e["level"]) if graded is not None else _legacy_graded(e["level"])
+        if kind_sev and e.get("auc") is not None:
+            series.setdefault(kind_sev[0], []).append((kind_sev[1], e))
     if not series:
         return None
     clean = next((e for e in entries if e["level"] == "none"), None)
@@ -79,13 +95,15 @@ def severity_figure(entries: list[dict], title: str, path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-def run_figures(run_name: str, entries: list[dict], fig_dir: Path, prefix: str = "") -> list[tuple[str, Path]]:
+def run_figures(run_name: str, entries: list[dict], fig_dir: Path, prefix: str = "",
+                robustness: dict | None = None) -> list[tuple[str, Path]]:
     """All figures for one run: (caption, path) per figure written."""
     out = []
     for det in dict.fromkeys(e["detector"] for e in entries):
         mine = [e for e in entries if e["detector"] == det]
         stem = _slug(f"{prefix}{det}")
-        for caption, maker, name in (("AUC against severity", severity_figure, "severity"),
+        graded = graded_levels(robustness, det)
+        for caption, maker, name in (("AUC against severity", partial(severity_figure, graded=graded), "severity"),
                                      ("ROC curves per level", roc_figure, "roc"),
                                      ("Video scores, real vs fake", histogram_figure, "hist")):
             path = maker(mine, f"{det}: {caption}", fig_dir / f"{stem}-{name}.png")

@@ -17,7 +17,7 @@ from .run_files import FIGURES_DIR, REPORT_STEM, LoadedRun, load_run
 FORMATS = ("md", "html", "csv", "json")
 CSV_COLUMNS = ("run", "scope", "detector", "level", "metric", "value", "lo", "hi", "change", "change_lo",
                "change_hi", "change_excludes_zero")
-SCALARS = ("auc", "ap", "accuracy", "log_loss", "balanced_accuracy", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5",
+SCALARS = ("auc", "ap", "accuracy", "log_loss", "frame_bce", "balanced_accuracy", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5",
            "precision", "recall", "f1", "accuracy_at_clean", "balanced_accuracy_at_clean", "threshold_clean")
 HTML_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Deepfake detector robustness report</title>

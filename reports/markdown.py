@@ -65,7 +65,9 @@ def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str
     threshold_rule = doc.get("threshold_rule")
     intro = ("Rows are metrics, columns are " + ("run / " if several_runs else "")
              + "detector / perturbation level. AUC and AP need both classes; accuracy is at threshold 0.5; "
-             "loss is the binary cross-entropy of the video P(fake)"
+             "loss is the reference code base's: mean binary cross-entropy with logits over all scored frames "
+             "(logit = logit(P(fake)) clipped at 1e-7); video log loss is the binary cross-entropy of the video "
+             "P(fake)"
              + f" (video score: `{doc.get('aggregate', 'mean')}` of frame scores).")
     boot = doc.get("bootstrap")
     if boot and boot.get("resamples"):
@@ -104,9 +106,14 @@ def _robustness(runs: Sequence[LoadedRun], several_runs: bool) -> str:
         if not tables:
             continue
         ref = summary.get("reference")
-        intro = ("AUC drop = clean AUC - level AUC; relative = level AUC / clean AUC. Graded levels `TYPE:SEVERITY`: "
-                 "per-type mean AUC over severities, Avg over types, Drop = Clean - Avg"
-                 + (f"; CE = sum over severities of (1 - AUC) / the same for `{ref}`, mCE = mean CE." if ref else "."))
+        intro = ("Changes are level minus clean (−: a drop, +: a gain); AUC ratio = level AUC / clean AUC. Graded "
+                 "levels (one step `TYPE:SEVERITY`; combined levels are not severities): per-type mean AUC over the "
+                 "severities, Avg over the DeeperForensics types that have all their severities (the LipForensics "
+                 "layout); † marks a type with severities missing (left out of Avg and mCE) or an Avg over fewer "
+                 "than all seven types; other graded types are in their own table"
+                 + (f". With E = 1 - AUC: CE = sum over severities of E / the same for `{ref}`; relative CE = sum "
+                    f"of (E - E_clean) / the same for `{ref}` (ImageNet-C); mCE, relative mCE = means over the "
+                    "complete DF types." if ref else "."))
         title = "Robustness summary" + (f" (`{run['name']}`)" if several_runs else "")
         out += _section(title, "\n\n".join(tables), intro)
     return out
@@ -117,7 +124,7 @@ def _frame(runs: Sequence[LoadedRun]) -> str:
     if not entries:
         return ""
     rows = [[name] + [("n/a" if e.get(k) is None else f"{e[k]:.3f}") for e in entries]
-            for name, k in (("AUC", "auc"), ("AP", "ap"), ("accuracy", "accuracy"), ("loss", "log_loss"),
+            for name, k in (("AUC", "auc"), ("AP", "ap"), ("accuracy", "accuracy"), ("log loss", "log_loss"),
                             ("EER", "eer"))]
     rows.append(["frames scored"] + [str(e["n_scored"]) for e in entries])
     return _section("Frame level", markdown_table(["metric", *labels], rows),
@@ -128,7 +135,8 @@ def _figures(runs: Sequence[LoadedRun], fig_dir: Path, link: str) -> str:
     lines = []
     for run in runs:
         prefix = f"{run['name']}-" if len(runs) > 1 else ""
-        for caption, path in run_figures(run["name"], run["metrics"], fig_dir, prefix):
+        for caption, path in run_figures(run["name"], run["metrics"], fig_dir, prefix,
+                                         run["doc"].get("robustness")):
             lines.append(f"![{caption}]({link}/{path.name})\n")
     return _section("Figures", "\n".join(lines))
 

@@ -121,29 +121,59 @@ class LevelEntry(TypedDict, total=False):
     ci: dict[str, list[float | None]]
     bootstrap_skipped: int
     change: dict[str, Change]
+    frame_bce: float | None  # the reference's loss: mean frame BCE with logits (video entries; absent in older files)
 
 
-class LevelDrop(TypedDict):
-    auc: float | None
-    drop: float | None
-    relative: float | None
+class LevelDrop(TypedDict, total=False):
+    """One level against the clean level. `drop` = clean - level (positive = worse); `change` = level - clean,
+    the sign the report prints; `auc_ratio` = level / clean AUC (`relative` is its old name, kept as an alias:
+    it is not ImageNet-C's relative CE)."""
+
+    auc: Required[float | None]
+    drop: Required[float | None]
+    relative: Required[float | None]
+    change: float | None
+    auc_ratio: float | None
+
+
+class TypeInfo(TypedDict):
+    """A graded type of one detector: `family` "df" (a DeeperForensics column) or "other"; the severities the run
+    has, how many the type defines, whether all are there, the mean AUC over those present, {severity: level}."""
+
+    family: str
+    severities: list[int]
+    expected: int
+    complete: bool
+    mean: float | None
+    levels: dict[str, str]
 
 
 class DetectorRobustness(TypedDict, total=False):
-    """Per detector: clean AUC, per-level drop, graded per-type means, Avg and Drop; CE/mCE with a reference."""
+    """Per detector: clean AUC, per-level change, graded per-type means (`types`, every graded type, complete or
+    not) with `type_info`; Avg over the complete DF types (`avg_types`; `avg_complete` when all seven) and
+    Drop = clean - Avg; with a reference detector CE, relative CE (ImageNet-C) per type, and their means over
+    the complete DF types (`mce_types`)."""
 
     clean: Required[float | None]
     levels: Required[dict[str, LevelDrop]]
     types: Required[dict[str, float | None]]
     avg: Required[float | None]
     drop: Required[float | None]
+    type_info: dict[str, TypeInfo]
+    avg_types: list[str]
+    avg_complete: bool
+    avg_change: float | None
     ce: dict[str, float | None]
     mce: float | None
+    relative_ce: dict[str, float | None]
+    relative_mce: float | None
+    mce_types: list[str]
 
 
-class RobustnessSummary(TypedDict):
-    reference: str | None
-    detectors: dict[str, DetectorRobustness]
+class RobustnessSummary(TypedDict, total=False):
+    reference: Required[str | None]
+    detectors: Required[dict[str, DetectorRobustness]]
+    df_types: list[str]  # the published table's types, in its column order
 
 
 class GroupEntry(TypedDict):

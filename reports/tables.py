@@ -1,9 +1,16 @@
-"""The one results-table writer: the published layout (rows AUC, AP, accuracy, loss; a column per detector x level)."""
+"""The one results-table writer: the published layout (rows AUC, AP, accuracy, loss; a column per detector x level).
+
+Changes are printed signed, level minus clean, everywhere: `−0.145` (U+2212) for a drop, `+0.023` for a gain.
+The published layout's loss is the reference code base's (mean frame BCE with logits, `frame_bce`); the video
+log loss is shown beside it under its own name.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
-ROWS = (("AUC", "auc"), ("AP", "ap"), ("accuracy", "accuracy"), ("loss", "log_loss"))
+ROWS = (("AUC", "auc"), ("AP", "ap"), ("accuracy", "accuracy"), ("loss (frame BCE with logits)", "frame_bce"),
+        ("video log loss", "log_loss"))
+MINUS = "\u2212"
 OPERATING_ROWS = (("balanced accuracy", "balanced_accuracy"), ("EER", "eer"), ("TPR @ FPR 1%", "tpr_at_fpr_1"),
                   ("TPR @ FPR 5%", "tpr_at_fpr_5"), ("precision", "precision"), ("recall", "recall"),
                   ("F1", "f1"), ("accuracy @ clean threshold", "accuracy_at_clean"),
@@ -12,6 +19,16 @@ OPERATING_ROWS = (("balanced accuracy", "balanced_accuracy"), ("EER", "eer"), ("
 
 def fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_signed(value, digits: int = 3) -> str:
+    """A change with its sign: `+0.023`, `−0.145` (a true minus), `0.000` when it rounds to zero."""
+    if value is None:
+        return "n/a"
+    text = f"{abs(value):.{digits}f}"
+    if float(text) == 0:
+        return text
+    return ("+" if value > 0 else MINUS) + text
 
 
 def fmt_ci(value, interval, digits: int = 3) -> str:
@@ -37,7 +54,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def main_table(entries: Sequence[dict], labels: Sequence[str]) -> str:
     """`entries` are metrics dicts (as in metrics.json), `labels` their column headings; intervals when present."""
-    rows = [[name] + [fmt_ci(e.get(key), (e.get("ci") or {}).get(key)) for e in entries] for name, key in ROWS]
+    rows = [[name] + [fmt_ci(e.get(key), (e.get("ci") or {}).get(key)) for e in entries] for name, key in ROWS
+            if key != "frame_bce" or any(key in e for e in entries)]  # metrics.json before frame_bce: no row
     rows.append(["videos scored (real/fake)"] + [f"{e['n_scored']} ({e['n_real']}/{e['n_fake']})" for e in entries])
     rows.append(["videos skipped"] + [str(e["n_skipped"]) for e in entries])
     return markdown_table(["metric", *labels], rows)
@@ -73,40 +91,77 @@ def drop_table(entries: Sequence[dict], labels: Sequence[str]) -> str | None:
 def _change(c: dict) -> str:
     if c.get("estimate") is None:
         return "n/a"
-    text = f"{c['estimate']:+.3f}"
+    text = fmt_signed(c["estimate"])
     if c.get("lo") is not None:
-        text += f" [{c['lo']:+.2f}, {c['hi']:+.2f}]" + (" *" if c.get("excludes_zero") else "")
+        text += f" [{fmt_signed(c['lo'], 2)}, {fmt_signed(c['hi'], 2)}]" + (" *" if c.get("excludes_zero") else "")
     return text
 
 
 def _delta(now, before) -> str:
-    return "n/a" if now is None or before is None else f"{now - before:+.3f}"
+    return "n/a" if now is None or before is None else fmt_signed(now - before)
 
 
 def robustness_tables(summary: dict) -> list[str]:
-    """Per-level drop table, and for graded suites Clean | per-type mean | Avg | Drop (| mCE) plus CE per type."""
+    """Per-level AUC table; the DeeperForensics table Clean | per-type mean | Avg | Avg − Clean (| mCE); other graded
+    types apart; CE and relative CE per type. A type missing severities is marked † and left out of Avg/mCE."""
     dets = summary.get("detectors") or {}
     if not dets:
         return []
     out = []
     levels = list(dict.fromkeys(lv for d in dets.values() for lv in d["levels"]))
-    rows = [[f"`{det}`", fmt(d["clean"])] + [
-        f"{fmt(d['levels'][lv]['auc'])} (−{fmt(d['levels'][lv]['drop'])}, {fmt(d['levels'][lv]['relative'], 2)}x)"
-        if lv in d["levels"] and d["levels"][lv]["drop"] is not None else "n/a" for lv in levels]
-        for det, d in dets.items()]
-    out.append(markdown_table(["detector", "clean AUC", *[f"{lv} AUC (drop, relative)" for lv in levels]], rows))
-    types = list(dict.fromkeys(t for d in dets.values() for t in d.get("types", {})))
-    if types:
-        with_ce = any("mce" in d for d in dets.values())
-        header = ["detector", "Clean", *types, "Avg", "Drop"] + (["mCE"] if with_ce else [])
-        rows = [[f"`{det}`", fmt(d["clean"]), *[fmt(d["types"].get(t)) for t in types], fmt(d["avg"]),
-                 fmt(d["drop"])] + ([fmt(d.get("mce"))] if with_ce else []) for det, d in dets.items()]
+    rows = [[f"`{det}`", fmt(d["clean"])] + [_level_cell(d["levels"].get(lv)) for lv in levels]
+            for det, d in dets.items()]
+    out.append(markdown_table(["detector", "clean AUC", *[f"{lv} AUC (change, AUC ratio)" for lv in levels]], rows))
+    info = {det: _type_info(d) for det, d in dets.items()}
+    df_types = list(dict.fromkeys(t for i in info.values() for t, k in i.items() if k["family"] == "df"))
+    other = list(dict.fromkeys(t for i in info.values() for t, k in i.items() if k["family"] != "df"))
+    with_ce = any("mce" in d for d in dets.values())
+    if df_types:
+        header = ["detector", "Clean", *df_types, "Avg", "Avg − Clean"] + (["mCE", "relative mCE"] if with_ce else [])
+        rows = [[f"`{det}`", fmt(d["clean"]), *[_type_cell(info[det].get(t)) for t in df_types], _avg_cell(d, len(summary.get("df_types") or df_types)),
+                 fmt_signed(None if d["avg"] is None or d["clean"] is None else d["avg"] - d["clean"])]
+                + ([fmt(d.get("mce")), fmt(d.get("relative_mce"))] if with_ce else []) for det, d in dets.items()]
         out.append(markdown_table(header, rows))
-        if with_ce:
-            rows = [[f"`{det}`", *[fmt((d.get("ce") or {}).get(t)) for t in types], fmt(d.get("mce"))]
-                    for det, d in dets.items()]
-            out.append(markdown_table(["detector", *[f"CE {t}" for t in types], "mCE"], rows))
+    if other:
+        rows = [[f"`{det}`", fmt(d["clean"]), *[_type_cell(info[det].get(t)) for t in other]] for det, d in dets.items()]
+        out.append(markdown_table(["detector (other graded types)", "Clean", *other], rows))
+    if with_ce:
+        kinds = df_types + other
+        rows = [[f"`{det}`", *[fmt((d.get("ce") or {}).get(t)) for t in kinds], fmt(d.get("mce")),
+                 *[fmt((d.get("relative_ce") or {}).get(t)) for t in kinds], fmt(d.get("relative_mce"))]
+                for det, d in dets.items()]
+        out.append(markdown_table(["detector", *[f"CE {t}" for t in kinds], "mCE",
+                                   *[f"rel. CE {t}" for t in kinds], "relative mCE"], rows))
     return out
+
+
+def _type_info(d: dict) -> dict[str, dict]:
+    """Per type: family, completeness and mean; a metrics.json from before `type_info` counts every type as a
+    complete DF type, as it was computed then."""
+    if "type_info" in d:
+        return d["type_info"]
+    return {t: {"family": "df", "complete": True, "mean": m} for t, m in (d.get("types") or {}).items()}
+
+
+def _level_cell(level: dict | None) -> str:
+    if not level or level.get("auc") is None or level.get("drop") is None:
+        return "n/a"
+    change = level.get("change", -level["drop"])
+    return f"{fmt(level['auc'])} ({fmt_signed(change)}, {fmt(level.get('auc_ratio', level.get('relative')), 2)}x)"
+
+
+def _type_cell(kind: dict | None) -> str:
+    if kind is None:
+        return "n/a"
+    if kind.get("complete", True):
+        return fmt(kind["mean"])
+    return f"{fmt(kind['mean'])} † (severities {','.join(map(str, kind['severities']))} of {kind['expected']})"
+
+
+def _avg_cell(d: dict, n_types: int) -> str:
+    if "avg_types" not in d or d.get("avg_complete") or d["avg"] is None:
+        return fmt(d["avg"])
+    return f"{fmt(d['avg'])} † ({len(d['avg_types'])} of {n_types} types)"
 
 
 def group_table(groups: Sequence[dict]) -> str | None:

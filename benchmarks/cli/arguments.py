@@ -117,7 +117,7 @@ def add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
     p.add_argument("--bootstrap", type=non_negative_int, default=1000 if defaults else None, metavar="N",
                    help=f"bootstrap resamples for 95%% intervals, 0 for none (default 1000{note})")
     p.add_argument("--reference", default="meso" if defaults else None,
-                   help=f"reference detector for the corruption error CE/mCE (default meso{note})")
+                   help=f"reference detector of the ImageNet-C corruption errors CE/mCE and relative CE/mCE (default meso{note})")
 
 
 def weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:

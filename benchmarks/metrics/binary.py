@@ -1,4 +1,5 @@
-"""Video- and frame-level metrics, all values from sklearn.metrics; undefined values are None with a stated reason.
+"""Video- and frame-level metrics, from sklearn.metrics (AUC by the exact rank formula that `roc_auc_score` computes up
+to rounding); undefined values are None with a stated reason.
 
 Conventions: label 1 = fake, scores are P(fake), a score >= threshold is called fake (the same convention as
 sklearn's `roc_curve`, so a threshold taken from it reproduces its operating point).
@@ -39,11 +40,36 @@ class LevelMetrics:
     recall: float | None = None
     f1: float | None = None
     confusion: dict | None = None
+    frame_bce: float | None = None  # the reference's loss (frame_bce_with_logits); the video-level row only
     threshold: float = 0.5
     undefined: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# ---------------------------------------------------------------- exact AUC
+
+def rank_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray | float:
+    """AUC by the Mann-Whitney rank formula, (sum of the fakes' mid-ranks - n1(n1+1)/2) / (n0 n1), per row of
+    2-D arrays (one bootstrap resample per row) or for one 1-D pair; NaN where a row lacks a class.
+
+    Why not sklearn's `auc(roc_curve())`: its trapezoid sum over cumulated FPR steps can land on
+    0.9999999999999999 for a perfectly separated resample with tied scores, and that noise (not a change of the
+    detector) then decides whether a paired interval "excludes zero". Mid-ranks are multiples of 1/2, so their
+    sums are exact in float64, and perfect separation gives exactly n0 n1 / (n0 n1) = 1.0; ties count 1/2 as in
+    `roc_auc_score`, which this equals up to rounding.
+    """
+    from scipy.stats import rankdata  # scipy comes with scikit-learn; imported here like sklearn in bootstrap
+    y = np.atleast_2d(np.asarray(labels, dtype=int))
+    p = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    n1 = y.sum(axis=1).astype(np.float64)
+    n0 = y.shape[1] - n1
+    ranks = rankdata(p, axis=1, method="average")
+    u = (ranks * y).sum(axis=1) - n1 * (n1 + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where((n0 > 0) & (n1 > 0), u / (n0 * n1), np.nan)
+    return float(out[0]) if np.ndim(labels) == 1 else out
 
 
 # ---------------------------------------------------------------- operating points
@@ -105,7 +131,7 @@ def binary_metrics(labels: Sequence[int], scores: Sequence[float], threshold: fl
         for name in TWO_CLASS_METRICS:
             undefined[name] = f"only one class among scored videos (all {only})"
     else:
-        out["auc"] = float(sklearn.metrics.roc_auc_score(y, p))
+        out["auc"] = rank_auc(y, p)  # = roc_auc_score up to rounding, exact where it matters (see rank_auc)
         out["ap"] = float(sklearn.metrics.average_precision_score(y, p))
         out["balanced_accuracy"] = float(sklearn.metrics.balanced_accuracy_score(y, pred))
         out["eer"] = eer(y, p)
@@ -129,7 +155,8 @@ def level_metrics(rows: Iterable[dict], detector: str, level: str, threshold: fl
     _, y, p = scored_arrays(selected, detector, level)
     values = binary_metrics(y, p, threshold)
     return LevelMetrics(detector=detector, level=level, n_scored=len(y), n_real=int(np.sum(y == 0)),
-                        n_fake=int(np.sum(y == 1)), n_skipped=len(selected) - len(y), threshold=threshold, **values)
+                        n_fake=int(np.sum(y == 1)), n_skipped=len(selected) - len(y), threshold=threshold,
+                        frame_bce=frame_bce_with_logits(selected, detector, level), **values)
 
 
 def all_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str]) -> list[LevelMetrics]:
@@ -145,6 +172,25 @@ def frame_rows(rows: Iterable[dict]) -> list[dict]:
         for i, s in enumerate(parse_frame_scores(r.get("frame_scores", ""))):
             out.append({**r, "video_id": f"{r['video_id']}#{i}", "score": s, "frame_scores": ""})
     return out
+
+
+def frame_bce_with_logits(rows: Iterable[dict], detector: str, level: str) -> float | None:
+    """The reference code base's loss (deepfake_detector's evaluation): mean over all scored frames of
+    BCEWithLogits(logit, label), the logit recovered as logit(p) with p clipped to [LOSS_EPS, 1 - LOSS_EPS].
+    Frames, not videos, and every frame weighs the same, so long videos weigh more. None without frame scores."""
+    logits, labels = [], []
+    for r in rows:
+        if r["detector"] == detector and r["level"] == level and r["status"] == "ok":
+            frames = parse_frame_scores(r.get("frame_scores", ""))
+            if not len(frames):
+                return None
+            q = np.clip(frames, LOSS_EPS, 1 - LOSS_EPS)
+            logits.append(np.log(q) - np.log1p(-q))
+            labels.append(np.full(len(q), int(r["label"]), dtype=np.float64))
+    if not logits:
+        return None
+    z, y = np.concatenate(logits), np.concatenate(labels)
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))  # = max(z,0) - z y + log(1 + e^-|z|), torch's form
 
 
 def clean_threshold_metrics(rows: list[dict], detector: str, level: str, clean_threshold: float | None) -> dict:

@@ -105,7 +105,7 @@ def judge(metric: str, base: dict, ids: list[str], y: np.ndarray, p: np.ndarray,
     change = boot.paired_change(yc, pb, p[common], n_boot, seed, metrics=(metric,))[metric]
     if change.lo is None:
         return True, f"no interval ({len(common)} common videos)"
-    bad = change.excludes_zero and _worse_by(metric, change.estimate) > 0
+    bad = change.excludes_zero and _worse_by(metric, change.estimate) > boot.ZERO_TOLERANCE
     return not bad, f"paired 95% CI [{change.lo:+.4f}, {change.hi:+.4f}] on {len(common)} videos"
 
 

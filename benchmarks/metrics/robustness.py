@@ -1,13 +1,10 @@
-"""Robustness summaries and the metrics.json document: everything the report shows, computed from scores.csv rows.
+"""The metrics.json document: everything the report shows, computed from scores.csv rows.
 
-Graded suites name levels TYPE:SEVERITY (e.g. `GB:3`); the summary follows the LipForensics/DeeperForensics
-layout (Clean | per-type mean AUC | Avg | Drop) and ImageNet-C corruption error against a reference detector:
-CE_type = sum_s (1 - AUC_det,type,s) / sum_s (1 - AUC_ref,type,s), mCE = mean over types.
+The robustness summary of graded levels (LipForensics table, ImageNet-C CE and relative CE) is `graded.summarise`.
 """
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from typing import Sequence
 
 import numpy as np
@@ -25,59 +22,10 @@ from .binary import (
     scored_arrays,
     youden_threshold,
 )
+from .graded import CLEAN, summarise
 
-CLEAN = "none"
 DEFAULT_REFERENCE = "meso"
 SCHEMA = 2
-
-
-def split_level(level: str) -> tuple[str, int] | None:
-    """('GB', 3) for a graded level name `GB:3`; None for an ungraded one."""
-    kind, sep, severity = level.rpartition(":")
-    return (kind, int(severity)) if sep and kind and severity.isdigit() else None
-
-
-def _mean(values: list) -> float | None:
-    vals = [v for v in values if v is not None]
-    return float(np.mean(vals)) if vals and len(vals) == len(values) else None
-
-
-def summarise(auc: dict[str, dict[str, float | None]], reference: str | None = DEFAULT_REFERENCE) -> dict:
-    """Per detector: AUC drop and relative AUC per level, graded per-type means, Avg, Drop, CE and mCE.
-
-    `auc[detector][level]` is the video AUC (None when undefined). CE needs the reference detector in `auc`.
-    """
-    out: dict = {"reference": reference if reference in auc else None, "detectors": {}}
-    for det, levels in auc.items():
-        clean = levels.get(CLEAN)
-        per_level = {lv: {"auc": a, "drop": None if a is None or clean is None else clean - a,
-                          "relative": None if a is None or not clean else a / clean}
-                     for lv, a in levels.items() if lv != CLEAN}
-        by_type: dict[str, dict[int, float | None]] = defaultdict(dict)
-        for lv, a in levels.items():
-            graded = split_level(lv)
-            if graded:
-                by_type[graded[0]][graded[1]] = a
-        types = {t: _mean(list(sev.values())) for t, sev in sorted(by_type.items())}
-        avg = _mean(list(types.values())) if types else None
-        entry = {"clean": clean, "levels": per_level, "types": types, "avg": avg,
-                 "drop": None if avg is None or clean is None else clean - avg}
-        if by_type and out["reference"]:
-            entry["ce"] = {t: corruption_error(sev, auc[reference], t) for t, sev in sorted(by_type.items())}
-            ces = list(entry["ce"].values())
-            entry["mce"] = _mean(ces)
-        out["detectors"][det] = entry
-    return out
-
-
-def corruption_error(severities: dict[int, float | None], reference_levels: dict[str, float | None],
-                     kind: str) -> float | None:
-    """sum_s (1 - AUC) / the same sum for the reference, over the severities both have; None if undefined."""
-    ref = {s: reference_levels.get(f"{kind}:{s}") for s in severities}
-    if any(v is None for v in list(severities.values()) + list(ref.values())):
-        return None
-    denominator = sum(1 - v for v in ref.values())
-    return None if denominator <= 0 else sum(1 - v for v in severities.values()) / denominator
 
 
 def _groups(row: dict) -> dict:
@@ -162,7 +110,8 @@ def detector_entries(rows: list[dict], detector: str, levels: Sequence[str], n_b
 def frame_entries(rows: list[dict], detector: str, levels: Sequence[str]) -> list[dict]:
     """Frame-level metrics (each frame carries its video's label); point estimates only."""
     frames = frame_rows(r for r in rows if r["detector"] == detector)
-    return [level_metrics(frames, detector, lv).to_dict() for lv in levels]
+    return [{k: v for k, v in level_metrics(frames, detector, lv).to_dict().items() if k != "frame_bce"}
+            for lv in levels]  # frame_bce is a loss over frames already: a video-entry key
 
 
 def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str], *, aggregate: str = "mean",
