@@ -174,7 +174,9 @@ def _summary(run: LoadedRun, several_runs: bool) -> str:
              f"{list(counts.values()).count('1')} fake)",
              f"- seed {m['seed']}, frames per video {m['config']['num_frames']}, status {m['status']}, "
              f"commit `{m.get('git_commit', 'unknown')}`, started {m.get('started')}",
-             "- protocol: " + m["protocol"], *_preset_lines(m.get("protocol_preset")), "", "Detectors:", ""]
+             "- protocol: " + m["protocol"], *_preset_lines(m.get("protocol_preset")),
+             *[f"- deviation from the reference ([{d['key']}]({d['doc']})): {d['text']}" for d in m.get("deviations", [])],
+             "", "Detectors:", ""]
     for name, info in m["detectors"].items():
         sha = (info.get("sha256") or "")[:12]
         weights = "**random initialisation (untrained): scores are meaningless for robustness**" \

