@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.cli.stopping import StopSignals, Terminated
 from benchmarks.execution.lifeline import ORPHAN_EXIT_CODE
-from tools.faults.common import cli, descendants, start_cli, tiny_dataset, wait_gone
+from tools.faults.common import cli, descendants, kill_session, start_cli, tiny_dataset, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -95,12 +95,7 @@ def test_a_signalled_run_keeps_its_rows_leaves_no_process_and_resumes(tmp_path, 
         left = wait_gone(descendants(process.pid), seconds=10)
         assert not left, f"{name}: processes of the run still alive 10 s after it ended: {sorted(left)}"
     finally:  # a failure must not leave the run's processes behind
-        for pid in descendants(process.pid) | ({process.pid} if process.poll() is None else set()):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        process.communicate()
+        kill_session(process)
     kept = score_set(tmp_path / "run")
     assert len(kept) >= before and kept <= uninterrupted
     resumed = cli(tmp_path, *run_args(tmp_path, data))

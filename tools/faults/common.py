@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from datasets.demo import generate_demo
 
-__all__ = ["tiny_dataset", "cli", "start_cli", "score_rows", "descendants", "alive", "wait_gone", "PROJECT_ROOT"]
+__all__ = ["tiny_dataset", "cli", "start_cli", "score_rows", "descendants", "alive", "wait_gone", "kill_session",
+           "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _DATASET_PARAMS = dict(seed=0, n_train=2, n_test=6, frames=12)
@@ -92,3 +94,14 @@ def wait_gone(pids: set[int], seconds: float = 20) -> set[int]:
     while (left := alive(pids)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def kill_session(process: subprocess.Popen) -> None:
+    """Whatever is left of a run started with `start_cli` once a case or test has looked: a broken promise must not
+    leave 2 GB of orphans behind."""
+    for pid in descendants(process.pid) | ({process.pid} if process.poll() is None else set()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.communicate()

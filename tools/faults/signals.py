@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from . import FaultBroken, fault
-from .common import descendants, score_rows, start_cli, tiny_dataset, wait_gone
+from .common import descendants, kill_session, score_rows, start_cli, tiny_dataset, wait_gone
 
 __all__ = ["sigterm_with_workers", "sighup_with_workers", "kill_9_with_workers"]
 
@@ -46,7 +46,7 @@ def _signal_run(scratch: Path, signum: int) -> str:
                               f"`| tee` would never return); processes {sorted(descendants(process.pid))}") from None
         left = wait_gone(descendants(process.pid), seconds=10)
     finally:
-        _kill_session(process)
+        kill_session(process)
     expected = -signum if signum == signal.SIGKILL else 128 + signum
     name = signal.Signals(signum).name
     rows = score_rows(run_dir)
@@ -64,14 +64,6 @@ def _signal_run(scratch: Path, signum: int) -> str:
             f"signal), processes left 0 of {helpers}")
 
 
-def _kill_session(process: subprocess.Popen) -> None:
-    """Whatever is left of the run once the case has looked: a broken promise must not leave 2 GB of orphans."""
-    for pid in descendants(process.pid) | ({process.pid} if process.poll() is None else set()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.communicate()
 
 
 @fault("signals")
