@@ -124,6 +124,19 @@ def test_stop_signals_raise_terminated_once_and_name_the_exit_code(capsys):
     assert calm.exit_code(0) == 0
 
 
+def test_an_ignored_stop_signal_stays_ignored():
+    """`nohup` starts the command with SIGHUP ignored: a closed terminal must not stop the run."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with StopSignals() as stop:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)
+        assert stop.exit_code(0) == 0
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_a_worker_exits_when_the_process_it_watches_is_gone(tmp_path):
     """The lifeline alone: a child watching a process that is killed exits within a second or so."""
     watched = subprocess.Popen(["sleep", "60"])

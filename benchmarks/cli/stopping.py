@@ -7,7 +7,8 @@ or ssh session closes. Their default action kills the main process on the spot: 
 kept, "interrupted: ..." on stderr), then "stopped by SIGTERM" and the command exits 128 + the signal's number: 143
 for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C.
 
-Only the command line installs these handlers: `benchmarks.run()` called from Python leaves the caller's signal
+A signal the command was started with ignored stays ignored (`nohup` runs survive a closed terminal). Only the
+command line installs these handlers: `benchmarks.run()` called from Python leaves the caller's signal
 handling alone (its workers still exit when the calling process is gone, see `execution.lifeline`).
 """
 from __future__ import annotations
@@ -49,7 +50,9 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():  # Python handles signals in the main thread only
             for signum in STOP_SIGNALS:
-                if signum != signal.SIGINT:
+                # An ignored signal stays ignored: `nohup` ignores SIGHUP so that a closed terminal does not stop the
+                # run, and a shell starts background jobs with SIGINT ignored (Python then never raises Ctrl-C).
+                if signum != signal.SIGINT and signal.getsignal(signum) is not signal.SIG_IGN:
                     self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

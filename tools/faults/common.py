@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,10 +48,22 @@ def cli(scratch: Path, *args: str, timeout: float = 600, env: dict[str, str] | N
 
 
 def start_cli(scratch: Path, *args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
-    """The same, started in its own session (so signals to it reach only the run) and not waited for."""
-    return subprocess.Popen([sys.executable, "-m", "benchmarks", *args], cwd=scratch, env=_env(scratch, env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            **popen)
+    """The same, started in its own session (so signals to it reach only the run) and not waited for.
+
+    A child inherits an ignored SIGINT (a shell starts background jobs so, CI scripts included), and Python then never
+    turns SIGINT into Ctrl-C: called from the main thread, the run is started with SIGINT at its default, as from a
+    terminal."""
+    restore = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if restore:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "benchmarks", *args], cwd=scratch, env=_env(scratch, env),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                **popen)
+    finally:
+        if restore:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def score_rows(run_dir: Path) -> list[dict]:
