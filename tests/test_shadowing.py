@@ -50,11 +50,12 @@ def editable_site(tmp: Path) -> Path:
     return site
 
 
-def user_folder(tmp: Path, *, packages: bool) -> Path:
+def user_folder(tmp: Path, *, packages: bool, benchmarks_folder: bool = False) -> Path:
     """A working directory laid out like an ML project; with `packages`, each folder is a package of its own that
-    must never be imported."""
+    must never be imported. `benchmarks_folder` adds a plain `benchmarks/` folder (a namespace package that shadows
+    the package face under an editable install; `python -m benchmarks` binds through `benchmarks/__main__.py`)."""
     cwd = tmp / ("user-packages" if packages else "user-folders")
-    for name in SIBLINGS:
+    for name in SIBLINGS + (("benchmarks",) if benchmarks_folder and not packages else ()):
         (cwd / name).mkdir(parents=True)
         (cwd / name / "notes.txt").write_text("user data\n", encoding="utf-8")
         if packages:
@@ -91,7 +92,7 @@ CASES = [(install, packages, other) for install in ("path", "editable") for pack
 
 @pytest.mark.parametrize("install,packages,other_datasets", CASES)
 def test_list_works_from_a_project_folder(tmp_path, install, packages, other_datasets) -> None:
-    cwd = user_folder(tmp_path, packages=packages)
+    cwd = user_folder(tmp_path, packages=packages, benchmarks_folder=True)
     result = run(["-m", "benchmarks", "list"], cwd=cwd,
                  env=environment(tmp_path, install=install, other_datasets=other_datasets))
     assert result.returncode == 0, result.stderr
@@ -128,7 +129,7 @@ def demo(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("install,packages", [("editable", False), ("path", True)])
 def test_run_with_workers_from_a_project_folder(tmp_path, demo, install, packages) -> None:
     """Worker processes (forkserver, the working directory on their sys.path too) bind the same packages."""
-    cwd = user_folder(tmp_path, packages=packages)
+    cwd = user_folder(tmp_path, packages=packages, benchmarks_folder=True)
     out = tmp_path / "run"
     result = run(["-m", "benchmarks", "run", "--dataset", "folder", "--data-root", str(demo), "--detector", "meso",
                   "--random-init", "--frames", "2", "--level", "none", "--workers", "2", "--out", str(out), "-q"],
