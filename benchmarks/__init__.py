@@ -6,10 +6,15 @@ rebuilds metrics and reports from run folders, `benchmarks.train(TrainConfig(...
 
 This package face is lazy: names are imported on first use, so `import benchmarks` (and the command line's
 argument checks) do not load torch or any stage.
+
+Importing it first binds the sibling packages `datasets`, `detectors`, `perturbations` and `reports` to this
+project's own copies (`benchmarks.binding`), before anything imports them.
 """
 from __future__ import annotations
 
 import importlib
+
+from benchmarks import binding  # noqa: F401  (first: the siblings' generic names mean this project's packages)
 
 __all__ = ["RunConfig", "RunResult", "run", "report", "TrainConfig", "train", "build_baseline", "load_baseline",
            "check", "verdict_table"]

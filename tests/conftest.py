@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import benchmarks  # noqa: F401  (first: binds `datasets`, `reports`... to this project's packages, not namesakes)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

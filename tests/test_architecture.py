@@ -14,7 +14,7 @@ PACKAGES = ("benchmarks", "datasets", "detectors", "perturbations", "reports")
 MAX_LINES = 400
 # benchmarks' layers, lowest first: a module may import its own layer and those before it, never a later one.
 LAYERS = (
-    ("benchmarks.sampling", "benchmarks.hashing", "benchmarks.config", "benchmarks.protocols"),
+    ("benchmarks.binding", "benchmarks.sampling", "benchmarks.hashing", "benchmarks.config", "benchmarks.protocols"),
     ("benchmarks.run_folder",),
     ("benchmarks.metrics",),
     ("benchmarks.inference",),
@@ -169,7 +169,7 @@ def test_module_names_written_as_strings_exist() -> None:
 
     import benchmarks
     from benchmarks.execution import local
-    for name in (local.FACE_STAGE_MODULE, local.SCORING_MODULE):
+    for name in (local.BINDING_MODULE, local.FACE_STAGE_MODULE, local.SCORING_MODULE):
         importlib.import_module(name)
     for target in benchmarks.LAZY.values():
         module, attr = target.split(":")

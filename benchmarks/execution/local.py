@@ -24,11 +24,12 @@ from .lifeline import STOP_SIGNALS, exit_with, stop_signals_blocked
 from .ray_cluster import RayExecutor
 
 __all__ = ["FaceExecutor", "InProcessExecutor", "PoolExecutor", "make_executor", "default_workers",
-           "start_forkserver", "FACE_STAGE_MODULE", "SCORING_MODULE"]
+           "start_forkserver", "FACE_STAGE_MODULE", "SCORING_MODULE", "BINDING_MODULE"]
 
 # Modules the forkserver imports once for all workers, named here so the main process can start it before it
 # imports torch: every worker runs the face stage; workers that score also import torch through the scoring jobs.
 FACE_STAGE_MODULE = "benchmarks.execution.face_jobs"
+BINDING_MODULE = "benchmarks.binding"  # first: the siblings' generic names bound before anything imports them
 SCORING_MODULE = "benchmarks.execution.jobs"
 
 
@@ -98,7 +99,7 @@ def start_forkserver(preload: tuple[str, ...] = ()) -> None:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
     from multiprocessing import forkserver, resource_tracker
-    multiprocessing.get_context("forkserver").set_forkserver_preload([FACE_STAGE_MODULE, *preload])
+    multiprocessing.get_context("forkserver").set_forkserver_preload([BINDING_MODULE, FACE_STAGE_MODULE, *preload])
     with stop_signals_blocked():
         resource_tracker.ensure_running()  # first: it unblocks SIGINT and SIGTERM once it has started its process
     with stop_signals_blocked():
