@@ -17,7 +17,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import cv2
@@ -28,6 +30,8 @@ from ..config import FaceSettings, default_cache_dir
 from ..hashing import CACHE_LOG, NOT_WRITABLE, EntryRejected, file_sha256, payload_checksum
 from .face_detectors import FaceDetector
 from .faces import FaceCrops, extract_faces
+
+T = TypeVar("T")
 
 __all__ = ["FaceCache", "CACHEABLE", "compress_pixels", "decompress_pixels", "save_npz_atomically", "read_entry",
            "write_entry"]
@@ -71,15 +75,7 @@ class FaceCache:
 
     def load(self, key: str) -> FaceCrops | None:
         """The cached crops, or None when absent, of an earlier version, or discarded (see the module doc)."""
-        path = self.path_for(key)
-        arrays = read_entry(path, key, "faces")
-        if arrays is None:
-            return None
-        try:
-            return _from_arrays(arrays)
-        except Exception as error:  # inconsistent parts, a bad zstd frame, missing metadata...
-            CACHE_LOG.discard("faces", path, f"implausible entry ({error})")
-            return None
+        return read_entry(self.path_for(key), key, "faces", _from_arrays)
 
     def store(self, key: str, crops: FaceCrops) -> Path | None:
         """Write atomically (temp file in the same directory, then os.replace); None when the cache is read-only."""
@@ -179,10 +175,11 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
                              for name, a in arrays.items()})
 
 
-def read_entry(path: Path, key: str, kind: str) -> dict[str, np.ndarray] | None:
-    """The arrays of the .npz entry at `path` if it is the entry of `key` and intact; None when absent, written
-    by an earlier version (no key: a plain miss), or discarded: unreadable (cut short, not a zip), another key's
-    (swapped or copied files) or changed bytes (checksum); discards go to `CACHE_LOG` under `kind`."""
+def read_entry(path: Path, key: str, kind: str, parse: Callable[[dict[str, np.ndarray]], T]) -> T | None:
+    """`parse` of the arrays of the .npz entry at `path` if it is the entry of `key`, intact and plausible; None
+    when absent, written by an earlier version (no key: a plain miss), or discarded: unreadable (cut short, not a
+    zip), another key's (swapped or copied files), changed bytes (checksum) or parts that `parse` rejects by
+    raising; discards go to `CACHE_LOG` under `kind`."""
     if not path.is_file():
         return None
     try:
@@ -200,7 +197,11 @@ def read_entry(path: Path, key: str, kind: str) -> dict[str, np.ndarray] | None:
     if _checksum(arrays) != checksum:
         CACHE_LOG.discard(kind, path, "checksum mismatch")
         return None
-    return arrays
+    try:
+        return parse(arrays)
+    except Exception as error:  # inconsistent parts, a bad zstd frame, missing metadata...
+        CACHE_LOG.discard(kind, path, f"implausible entry ({error})")
+        return None
 
 
 def write_entry(path: Path, key: str, arrays: dict[str, np.ndarray], root: Path) -> bool:

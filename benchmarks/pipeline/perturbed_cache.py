@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hashing import CACHE_LOG, EntryRejected
+from ..hashing import EntryRejected
 from ..inference.score_cache import code_fingerprint
 from .face_cache import CACHEABLE, compress_pixels, decompress_pixels, read_entry, write_entry
 
@@ -59,15 +59,7 @@ class PerturbedCache:
 
     def load(self, key: str) -> PerturbedLevel | None:
         """The stored level, or None when absent, of an earlier version, or discarded (computed again)."""
-        path = self.path_for(key)
-        arrays = read_entry(path, key, "perturbed")
-        if arrays is None:
-            return None
-        try:
-            return _level_from(arrays)
-        except Exception as error:  # inconsistent parts, a bad zstd frame, missing metadata...
-            CACHE_LOG.discard("perturbed", path, f"implausible entry ({error})")
-            return None
+        return read_entry(self.path_for(key), key, "perturbed", _level_from)
 
     def store(self, key: str, level: PerturbedLevel) -> None:
         """Atomic: concurrent workers never read half an entry (nothing is stored in a read-only cache)."""
