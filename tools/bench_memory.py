@@ -22,7 +22,7 @@ import cv2
 
 from benchmarks.pipeline.decode import read_frames
 from datasets.demo import generate_demo
-from tools.bench_throughput import machine
+from tools.machine import describe as machine
 
 CLIP_FRAMES = 3600
 FPS = 30

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from benchmarks.pipeline.face_detectors import make_detector
 from benchmarks.pipeline.faces import extract_faces, inner_crop
 from datasets.demo import generate_demo
 from reports.run_files import read_scores
+from tools.machine import describe
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 LEVELS = ["none", "flip", "heavy"]
@@ -272,25 +272,7 @@ def _steady(run: RunTimes, n: int) -> float:
 
 def machine() -> str:
     """One line describing the machine, for the README."""
-    model = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown CPU")
-    mem = next((int(line.split()[1]) / 1024 ** 2 for line in _read("/proc/meminfo").splitlines()
-                if line.startswith("MemTotal")), 0.0)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    flags = set(next((line.split(":", 1)[1].split() for line in _read("/proc/cpuinfo").splitlines()
-                      if line.startswith("flags")), []))
-    isa = "/".join(name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "BF16"),
-                                           ("avx512_vnni", "VNNI"), ("amx_tile", "AMX")) if flag in flags) or "no AVX2"
-    return (f"{os.cpu_count()} cores ({model}; {isa}), {mem:.0f} GB RAM, no GPU used, torch {torch.__version__}, "
-            f"opencv {cv2.__version__}, PyAV {av.__version__}, Python {platform.python_version()}; "
-            f"1-min load average {load:.1f} at the start")
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
+    return describe({"torch": torch.__version__, "opencv": cv2.__version__, "PyAV": av.__version__})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,6 +72,31 @@ def rank_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray | float:
     return float(out[0]) if np.ndim(labels) == 1 else out
 
 
+def rank_ap(labels: np.ndarray, scores: np.ndarray) -> np.ndarray | float:
+    """Average precision per row of 2-D arrays (one bootstrap resample per row) or for one 1-D pair, exactly as
+    sklearn's `average_precision_score` defines it (sum over distinct thresholds of the recall step times the
+    precision there, tied scores forming one threshold); NaN where a row has no positive.
+
+    Why not sklearn per resample: 1,000 calls per level and detector were most of a run's finish (about 0.4 ms
+    each); sorted once per row, every resample's AP is a few array operations. Equal to sklearn up to rounding
+    (checked in the tests, ties included).
+    """
+    y = np.atleast_2d(np.asarray(labels, dtype=np.int64))
+    p = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    m = y.shape[1]
+    order = np.argsort(-p, axis=1, kind="stable")
+    ps, ys = np.take_along_axis(p, order, axis=1), np.take_along_axis(y, order, axis=1)
+    precision = np.cumsum(ys, axis=1) / np.arange(1, m + 1)
+    # A threshold is the last position of a run of equal scores: every element takes the precision there.
+    is_end = np.ones(ps.shape, dtype=bool)
+    is_end[:, :-1] = ps[:, :-1] != ps[:, 1:]
+    end = np.minimum.accumulate(np.where(is_end, np.arange(m), m)[:, ::-1], axis=1)[:, ::-1]
+    n1 = ys.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(n1 > 0, (ys * np.take_along_axis(precision, end, axis=1)).sum(axis=1) / n1, np.nan)
+    return float(out[0]) if np.ndim(labels) == 1 else out
+
+
 # ---------------------------------------------------------------- operating points
 
 def eer(labels: Sequence[int], scores: Sequence[float]) -> float:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .aggregate import LOSS_EPS
-from .binary import binary_metrics, rank_auc
+from .binary import binary_metrics, rank_ap, rank_auc
 from .names import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 
 BOOT_METRICS = ("auc", "ap", "accuracy", "log_loss")
@@ -57,7 +57,9 @@ def replicates(y: np.ndarray, p: np.ndarray, idx: np.ndarray, metrics: Sequence[
     """Metric value per resample (NaN where skipped) and the mask of valid resamples (both classes present).
 
     AUC is the exact rank formula on all resamples at once (`rank_auc`: exactly 1.0 on a perfectly separated
-    resample, where sklearn's trapezoid could give 0.9999999999999999); AP calls sklearn per resample; accuracy and log loss are means of per-video terms, so a resample's value is the mean over its indices
+    resample, where sklearn's trapezoid could give 0.9999999999999999); AP likewise on all resamples at once
+    (`rank_ap`, sklearn's definition); accuracy and log loss are means of per-video terms, so a resample's value is
+    the mean over its indices
     (identical to sklearn's accuracy_score/log_loss on the resample; checked in the tests).
     """
     y = np.asarray(y, dtype=int)
@@ -70,14 +72,10 @@ def replicates(y: np.ndarray, p: np.ndarray, idx: np.ndarray, metrics: Sequence[
     if "log_loss" in metrics:
         q = np.clip(p, LOSS_EPS, 1 - LOSS_EPS)
         out["log_loss"] = (-(y * np.log(q) + (1 - y) * np.log1p(-q)))[idx].mean(axis=1)
-    import sklearn  # here, not at import: `python -m benchmarks` imports this module for `gate` (0.6 s)
-    from sklearn.metrics import average_precision_score
     if "auc" in metrics:
         out["auc"] = rank_auc(ys, ps) if len(idx) else np.zeros(0)
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        if "ap" in metrics:
-            out["ap"] = np.array([average_precision_score(ys[b], ps[b]) if valid[b] else np.nan
-                                  for b in range(len(idx))])
+    if "ap" in metrics:
+        out["ap"] = rank_ap(ys, ps) if len(idx) else np.zeros(0)
     for name in out:
         out[name] = np.where(valid, out[name], np.nan)
     return out, valid
