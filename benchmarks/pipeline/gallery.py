@@ -23,7 +23,8 @@ def write_gallery(path: Path, items, levels: list[str], settings: VideoSettings,
         crops = cache.get_or_extract(item.path, settings.num_frames, settings.faces, detector=face_detector)
         if crops.status == "ok":
             grid = perturbations.make_gallery(crops.crops[:4], levels[:GALLERY_LEVELS], seed=settings.seed,
-                                              video_id=item.video_id, inner=settings.faces.context, tile=160)
+                                              video_id=item.video_id, label=item.label,
+                                              inner=settings.faces.context, tile=160)
             cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
             return path
     return None
