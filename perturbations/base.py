@@ -37,8 +37,8 @@ def as_generator(seed: SeedLike) -> np.random.Generator:
 def step_generators(seed: SeedLike, positions: tuple[int, ...], n_total: int) -> list[np.random.Generator]:
     """One generator per step, keyed by the step's position in the full level.
 
-    A one-step level uses the seed's generator itself (so `flip`/`heavy` stay byte-identical to
-    their pre-TOML implementation); longer levels draw one 63-bit base and derive
+    A one-step level uses the seed's generator itself (so a one-step level's draws are those of its
+    step function called with `default_rng(seed)`); longer levels draw one 63-bit base and derive
     `default_rng([base, position])`, so a part of a split level gets the same draws as the whole.
     """
     root = as_generator(seed)

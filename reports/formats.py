@@ -20,14 +20,21 @@ CSV_COLUMNS = ("run", "scope", "detector", "level", "metric", "value", "lo", "hi
 SCALARS = ("auc", "ap", "accuracy", "log_loss", "frame_bce", "balanced_accuracy", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5",
            "precision", "recall", "f1", "accuracy_at_clean", "balanced_accuracy_at_clean", "threshold_clean")
 HTML_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Deepfake detector robustness report</title>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Deepfake detector robustness report</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse;margin:1em 0;font-size:90%}}th,td{{border:1px solid #ccc;padding:3px 6px}}
-td{{text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
+p,li{{overflow-wrap:anywhere}}pre{{overflow-x:auto}}
+.table-wrap{{overflow-x:auto;max-width:100%;margin:1em 0}}
+table{{border-collapse:collapse;font-size:90%}}th,td{{border:1px solid #ccc;padding:3px 6px}}
+td{{text-align:right}}td:first-child{{text-align:left}}img{{max-width:100%;height:auto}}</style></head>
 <body>
 {body}
 </body></html>
 """
+"""Readable at any width down to a phone's: every table sits in a `.table-wrap` that scrolls sideways on its own,
+images shrink to the column, and long words (paths, hashes) in text break instead of widening the page
+(tests/test_report_layout.py renders a wide report in Chromium at 700 px and checks nothing overflows)."""
+TABLE_WRAP = '<div class="table-wrap">'
 
 
 def resolve_out(out: Path, fmt: str | None) -> tuple[Path, str]:
@@ -59,6 +66,7 @@ def write(runs: Sequence[LoadedRun], out: Path, fmt: str | None = None) -> Path:
 def to_html(md_text: str, fig_dir: Path) -> str:
     """Markdown -> one HTML file with every figure inlined as a base64 data URI (nothing external)."""
     body = markdown.markdown(md_text, extensions=["tables"])
+    body = body.replace("<table>", f"{TABLE_WRAP}<table>").replace("</table>", "</table></div>")
 
     def inline(match: re.Match) -> str:
         file = fig_dir / Path(match.group(1)).name

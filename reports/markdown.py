@@ -26,17 +26,25 @@ from .tables import (
 REPORT_TEMPLATE = Template("""\
 # Deepfake detector robustness report
 
-${summary}
-## Results (video level)
+${glance}
 
-${results_intro}
+## Results (video level)
 
 ${main_table}
 
-${operating}${changes}${robustness}${groups}${frame}${figures}${gallery}${undefined}${skipped}${cost}---
+${results_note}
+
+${changes}${robustness}${operating}${groups}${frame}${figures}${gallery}${undefined}${skipped}## Protocol
+
+${definitions}
+
+${protocol}${cost}---
 Per-video scores (one row per video, detector and level, skipped videos included) are in `${scores_file}` of each
 run folder; every table here can be rebuilt from it with `python -m benchmarks report RUN_DIR`.
 """)
+"""The answer first: the results table, the change against the clean level and the robustness summary, then the
+details behind them (operating points, groups, frame level, figures, gallery, skipped videos); what was run (the
+protocol, metric definitions) and what it cost come last (tests/test_report_layout.py checks the order)."""
 
 
 def _section(title: str, body: str | None, intro: str = "") -> str:
@@ -73,9 +81,15 @@ def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str
     if boot and boot.get("resamples"):
         intro += (f" Brackets: {boot['confidence']:.0%} percentile bootstrap interval over videos "
                   f"({boot['resamples']} resamples, seed {boot['seed']}; resamples without both classes skipped).")
+    note = "Columns are " + ("run / " if several_runs else "") + "detector / perturbation level"
+    if boot and boot.get("resamples"):
+        note += f"; brackets: {boot['confidence']:.0%} bootstrap interval over videos"
+    note += ". Every row is defined under Protocol below."
+    groups = [{**g, "run": r["name"]} for r in runs for g in r["doc"].get("groups", [])]
     fields = {
-        "summary": "".join(_summary(run, several_runs) for run in runs),
-        "results_intro": intro,
+        "glance": "\n\n".join(_glance(run, several_runs) for run in runs),
+        "results_note": note,
+        "definitions": intro,
         "main_table": main_table(entries, labels),
         "operating": _section("Operating points", operating_table(entries, labels),
                               f"Clean threshold: {threshold_rule}; kept for every level." if threshold_rule else ""),
@@ -83,19 +97,50 @@ def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str
                             "Paired bootstrap on the videos scored at both levels; * = the interval excludes zero."
                             if any(e.get("change") for e in entries) else ""),
         "robustness": _robustness(runs, several_runs),
-        "groups": _section("Breakdown by group", group_table(
-            [{**g, "run": r["name"]} for r in runs for g in r["doc"].get("groups", [])]),
-            "A group column only fakes have (e.g. manipulation method) is scored as the group's fakes against all "
-            "reals; a column both classes have uses the group's own videos."),
+        "groups": _groups(runs, groups),
         "frame": _frame(runs),
         "figures": _figures(runs, fig_dir, fig_link) if fig_dir else "",
         "gallery": _gallery(runs, fig_dir, fig_link) if fig_dir else "",
         "undefined": _undefined(entries, labels),
         "skipped": "".join(_skipped(run, several_runs) for run in runs),
+        "protocol": "".join(_summary(run, several_runs) for run in runs),
         "cost": "".join(_cost(run, several_runs) for run in runs),
         "scores_file": SCORES_FILE,
     }
     return REPORT_TEMPLATE.substitute(fields)
+
+
+def _glance(run: LoadedRun, several_runs: bool) -> str:
+    """One sentence per run naming what the numbers below are about; the full protocol comes at the end."""
+    m = run["manifest"]
+    counts: dict[str, str] = {}
+    for row in run["scores"]:
+        counts.setdefault(row["video_id"], row["label"])
+    labels = list(counts.values())
+    dets = ", ".join(f"`{d}`" for d in m.get("detectors", {}))
+    levels = ", ".join(f"`{lv}`" for lv in m.get("levels", {}))
+    ds = m.get("dataset", {})
+    return (f"{'Run `' + run['name'] + '`: ' if several_runs else ''}{dets} on **{ds.get('name')}** "
+            f"(split `{ds.get('split')}`): {len(counts)} videos ({labels.count('0')} real / {labels.count('1')} "
+            f"fake), {m.get('config', {}).get('num_frames')} frames each, levels {levels}.")
+
+
+def _groups(runs: Sequence[LoadedRun], groups: list[dict]) -> str:
+    docs = [r["doc"] for r in runs]
+    minimum = next((d["group_min_videos"] for d in docs if "group_min_videos" in d), None)
+    small = {c: n for d in docs for c, n in (d.get("group_columns_small") or {}).items()}
+    table = group_table(groups)
+    if table is None and not small:
+        return ""
+    shared, body = table if table else ("", None)
+    intro = ("A group column only fakes have (e.g. manipulation method) is scored as the group's fakes against all "
+             "reals; a column both classes have uses the group's own videos.")
+    if minimum:
+        intro += (f" Values with fewer than {minimum} videos of their own are folded into `other` (listed in "
+                  "brackets)")
+        intro += ("; left out because every value is that small: "
+                  + ", ".join(f"`{c}` ({n} values)" for c, n in small.items()) + "." if small else ".")
+    return _section("Breakdown by group", body or "No group has enough videos.", intro + (f" {shared}" if shared else ""))
 
 
 def _robustness(runs: Sequence[LoadedRun], several_runs: bool) -> str:
@@ -162,11 +207,11 @@ def _undefined(entries: Sequence[dict], labels: Sequence[str]) -> str:
 def _summary(run: LoadedRun, several_runs: bool) -> str:
     m = run["manifest"]
     ds = m["dataset"]
-    title = f"## Run `{run['name']}`" if several_runs else "## Run"
+    title = f"### Run `{run['name']}`" if several_runs else ""
     counts = {}
     for row in run["scores"]:
         counts.setdefault(row["video_id"], row["label"])
-    lines = [title, "",
+    lines = ([title, ""] if title else []) + [
              f"- dataset: **{ds['name']}** (split `{ds['split']}`, root `{ds['root']}`), "
              f"{ds.get('n_selected', ds.get('n_total'))} videos selected of {ds.get('n_total')} "
              f"({ds.get('n_real')} real / {ds.get('n_fake')} fake in the split), fingerprint `{ds['fingerprint'][:12]}`",

@@ -187,6 +187,8 @@ class GroupEntry(TypedDict):
     auc: float | None
     ap: float | None
     accuracy: float | None
+    ci: NotRequired[dict[str, list[float | None]]]  # auc, accuracy: [lo, hi] (runs with a bootstrap)
+    folded: NotRequired[list[str]]  # value "other": the values below the minimum size folded into it
 
 
 class BootstrapSettings(TypedDict):
@@ -209,6 +211,8 @@ class MetricsDoc(TypedDict, total=False):
     frame: list[LevelEntry]
     robustness: RobustnessSummary
     groups: list[GroupEntry]
+    group_min_videos: int  # values with fewer videos of their own are folded into "other"
+    group_columns_small: dict[str, int]  # columns left out: every value below the minimum (-> number of values)
 
 
 class LoadedRun(TypedDict):

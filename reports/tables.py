@@ -46,8 +46,9 @@ def column_label(entry: dict, several_detectors: bool, run: str | None = None) -
     return " / ".join(parts)
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A markdown table; the first `left` columns (names, text) left-aligned, the rest (numbers) right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * left + ["---:"] * (len(header) - left)) + "|"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -164,13 +165,37 @@ def _avg_cell(d: dict, n_types: int) -> str:
     return f"{fmt(d['avg'])} † ({len(d['avg_types'])} of {n_types} types)"
 
 
-def group_table(groups: Sequence[dict]) -> str | None:
+GROUP_SHARED = (("run", "run"), ("detector", "detector"), ("level", "level"), ("reals used", "reals"))
+FOLDED_SHOWN = 4  # folded values named in an `other` cell; the rest are counted
+
+
+def group_table(groups: Sequence[dict]) -> tuple[str, str] | None:
+    """(what every row shares, the table): a run, detector, level or reals-used column with one value in every row
+    is said once instead (`run `x`, detector `meso`.`); AUC and accuracy with their intervals when metrics.json has
+    them; the `other` value names what was folded into it."""
     if not groups:
         return None
-    rows = [[g.get("run", ""), g["detector"], g["level"], g["column"], g["value"], g["reals"],
-             f"{g['n_real']}/{g['n_fake']}", fmt(g["auc"]), fmt(g["ap"]), fmt(g["accuracy"])] for g in groups]
-    return markdown_table(["run", "detector", "level", "group", "value", "reals used", "real/fake", "AUC", "AP",
-                           "accuracy"], rows)
+    constant = {name for name, key in GROUP_SHARED if len({str(g.get(key)) for g in groups}) == 1}
+    shared = ", ".join(f"{name} `{groups[0].get(key)}`" for name, key in GROUP_SHARED if name in constant)
+    varying = [(name, key) for name, key in GROUP_SHARED if name not in constant]
+    header = [name for name, _ in varying if name != "reals used"] + ["group", "value"] + \
+        (["reals used"] if "reals used" not in constant else []) + ["real/fake", "AUC", "AP", "accuracy"]
+    rows = []
+    for g in groups:
+        ci = g.get("ci") or {}
+        rows.append([str(g.get(key)) for name, key in varying if name != "reals used"] + [g["column"], _value(g)]
+                    + ([g["reals"]] if "reals used" not in constant else [])
+                    + [f"{g['n_real']}/{g['n_fake']}", fmt_ci(g["auc"], ci.get("auc")), fmt(g["ap"]),
+                       fmt_ci(g["accuracy"], ci.get("accuracy"))])
+    return (f"Every row: {shared}." if shared else ""), markdown_table(header, rows, left=len(header) - 4)
+
+
+def _value(group: dict) -> str:
+    folded = group.get("folded")
+    if not folded:
+        return group["value"]
+    named = ", ".join(folded[:FOLDED_SHOWN]) + (f" +{len(folded) - FOLDED_SHOWN} more" if len(folded) > FOLDED_SHOWN else "")
+    return f"{group['value']} ({named})"
 
 
 def cost_table(timing: dict, levels: Sequence[str] | None = None) -> str | None:

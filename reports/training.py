@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from .figures import plt, save_figure
+from .figures import plt, save_figure, styled
 
 HISTORY_COLUMNS = ("epoch", "lr", "frozen_backbone", "train_loss", "val_loss", "val_auc", "val_ap", "val_accuracy",
                    "seconds")
@@ -20,12 +20,13 @@ def write_history_csv(history: list[dict], path: Path) -> Path:
     return path
 
 
+@styled
 def plot_history(history: list[dict], path: Path, title: str = "training", best_epoch: int | None = None) -> Path | None:
     """Training and validation loss (left axis) and validation AUC (right axis) per epoch."""
     if not history:
         return None
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(11.0, 7.2))
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="training loss")
     ax.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation loss")
     ax.set(xlabel="epoch", ylabel="BCE loss", title=title)
@@ -37,5 +38,5 @@ def plot_history(history: list[dict], path: Path, title: str = "training", best_
     if best_epoch:
         ax.axvline(best_epoch, color="grey", linestyle=":", label=f"kept epoch {best_epoch}")
     lines = ax.get_legend_handles_labels(), auc_axis.get_legend_handles_labels()
-    ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], fontsize=7, loc="center right")
+    ax.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="center right")
     return save_figure(fig, path)

@@ -56,7 +56,7 @@ def cmd_gallery(args) -> int:
         raise RuntimeError(f"{item.video_id}: no face crop ({crops.status}: {crops.message})")
     start = min(max(args.frame, 0), len(crops.crops) - 1)
     grid = perturbations.make_gallery(crops.crops[start:], specs, seed=args.seed, video_id=item.video_id,
-                                      columns=args.columns, inner=settings.context)
+                                      label=item.label, columns=args.columns, inner=settings.context)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), np.ascontiguousarray(grid[..., ::-1])):
         raise OSError(f"could not write {args.out}")

@@ -26,6 +26,9 @@ from .graded import CLEAN, summarise
 
 DEFAULT_REFERENCE = "meso"
 SCHEMA = 2
+MIN_GROUP_VIDEOS = 10  # a group value with fewer videos of its own is folded into OTHER_GROUP
+OTHER_GROUP = "other"
+GROUP_CI_METRICS = ("auc", "accuracy")  # AP per resample costs a scikit-learn call each; a run has many groups
 
 
 def _groups(row: dict) -> dict:
@@ -33,30 +36,78 @@ def _groups(row: dict) -> dict:
     return json.loads(text) if text else {}
 
 
-def group_breakdown(rows: list[dict], detector: str, level: str) -> list[dict]:
+def group_breakdown(rows: list[dict], detector: str, level: str, *, min_videos: int = 1, n_boot: int = 0,
+                    seed: int = 0, confidence: float = boot.DEFAULT_CONFIDENCE) -> list[dict]:
     """AUC per value of every group column. A value only fakes carry (a manipulation method, or a column reals
     do not have at all) is scored as that group's fakes against ALL reals; a value both classes carry (e.g.
-    source) uses the group's own videos; a value only reals carry is not a comparison and is left out."""
+    source) uses the group's own videos; a value only reals carry is not a comparison and is left out.
+
+    Values with fewer than `min_videos` videos of their own (fakes only, for a fakes-only value) are folded into
+    one value "other" (its entry lists them in `folded`): a group of three videos has an AUC, but not one worth a
+    row. A column whose every value is that small is left out (its "other" would be the whole set). With
+    `n_boot` > 0 each entry gets percentile bootstrap intervals (`ci`) for AUC and accuracy over its videos."""
     scored = [r for r in rows if r["detector"] == detector and r["level"] == level and r["status"] == "ok"]
     parsed = [(r, _groups(r)) for r in scored]
     columns = sorted({k for _, g in parsed for k in g})
     out = []
     for col in columns:
-        for value in sorted({str(g[col]) for _, g in parsed if col in g}):
-            members = [r for r, g in parsed if str(g.get(col)) == value]
-            labels = {r["label"] for r in members}
-            if labels == {"0"}:
-                continue
-            real_has = "0" in labels
-            if not real_has:
-                members += [r for r, g in parsed if r["label"] == "0" and str(g.get(col)) != value]
-            y = np.array([int(r["label"]) for r in members])
-            p = np.array([float(r["score"]) for r in members])
-            m = binary_metrics(y, p)
-            out.append({"detector": detector, "level": level, "column": col, "value": value,
-                        "reals": "all reals" if not real_has else "group's own", "n_real": int(np.sum(y == 0)),
-                        "n_fake": int(np.sum(y == 1)), "auc": m["auc"], "ap": m["ap"], "accuracy": m["accuracy"]})
+        values: dict[str, list[dict]] = {}
+        for r, g in parsed:
+            if col in g:
+                values.setdefault(str(g[col]), []).append(r)
+        comparable = {v: m for v, m in sorted(values.items()) if {r["label"] for r in m} != {"0"}}
+        small = [v for v, m in comparable.items() if _own_size(m) < min_videos]
+        if small and len(small) == len(comparable):
+            continue
+        merged = {v: m for v, m in comparable.items() if v not in small}
+        if small:
+            merged[OTHER_GROUP] = [r for v in small for r in comparable[v]]
+        for value, members in merged.items():
+            entry = _group_entry(parsed, col, set(small) if value == OTHER_GROUP else {value}, members, n_boot,
+                                 seed, confidence)
+            out.append({"detector": detector, "level": level, "column": col, "value": value, **entry,
+                        **({"folded": small} if value == OTHER_GROUP else {})})
     return out
+
+
+def small_group_columns(rows: list[dict], min_videos: int) -> dict[str, int]:
+    """Group columns left out of the breakdown because every value has fewer than `min_videos` videos: column ->
+    number of values (over all detectors and levels), for the report to name them."""
+    out: dict[str, int] = {}
+    scored = [(r, _groups(r)) for r in rows if r["status"] == "ok"]
+    for col in sorted({k for _, g in scored for k in g}):
+        per_key: dict[tuple, dict[str, list[dict]]] = {}
+        for r, g in scored:
+            if col in g:
+                per_key.setdefault((r["detector"], r["level"]), {}).setdefault(str(g[col]), []).append(r)
+        comparable = {key: [m for m in vals.values() if {r["label"] for r in m} != {"0"}]
+                      for key, vals in per_key.items()}
+        sets = [m for ms in comparable.values() for m in ms]
+        if sets and all(_own_size(m) < min_videos for m in sets):
+            out[col] = max(len(ms) for ms in comparable.values())
+    return out
+
+
+def _own_size(members: list[dict]) -> int:
+    """A value's own videos: all of them when reals carry it too, else its fakes (the reals are borrowed)."""
+    labels = [r["label"] for r in members]
+    return len(labels) if "0" in labels else labels.count("1")
+
+
+def _group_entry(parsed: list[tuple[dict, dict]], col: str, values: set[str], members: list[dict], n_boot: int,
+                 seed: int, confidence: float) -> dict:
+    real_has = any(r["label"] == "0" for r in members)
+    if not real_has:
+        members = members + [r for r, g in parsed if r["label"] == "0" and str(g.get(col)) not in values]
+    y = np.array([int(r["label"]) for r in members])
+    p = np.array([float(r["score"]) for r in members])
+    m = binary_metrics(y, p)
+    entry = {"reals": "all reals" if not real_has else "group's own", "n_real": int(np.sum(y == 0)),
+             "n_fake": int(np.sum(y == 1)), "auc": m["auc"], "ap": m["ap"], "accuracy": m["accuracy"]}
+    if n_boot > 0:
+        ci = boot.bootstrap_ci(y, p, n_boot, seed, metrics=GROUP_CI_METRICS, confidence=confidence)
+        entry["ci"] = {k: [iv.lo, iv.hi] for k, iv in ci.items()}
+    return entry
 
 
 def _with_intervals(entry: dict, ci: dict[str, boot.Interval]) -> dict:
@@ -116,14 +167,19 @@ def frame_entries(rows: list[dict], detector: str, levels: Sequence[str]) -> lis
 
 def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str], *, aggregate: str = "mean",
                 n_boot: int = boot.DEFAULT_RESAMPLES, seed: int = 0, confidence: float = boot.DEFAULT_CONFIDENCE,
-                reference: str | None = DEFAULT_REFERENCE) -> dict:
+                reference: str | None = DEFAULT_REFERENCE, min_group_videos: int = MIN_GROUP_VIDEOS) -> dict:
     """The metrics.json document of one run (schema 2; `video` keeps the schema-1 fields)."""
     rows = rescore_rows(rows, aggregate)
     video = [e for d in detectors for e in detector_entries(rows, d, levels, n_boot, seed, confidence)]
     frame = [e for d in detectors for e in frame_entries(rows, d, levels)]
     auc = {d: {e["level"]: e["auc"] for e in video if e["detector"] == d} for d in detectors}
-    groups = [g for d in detectors for lv in levels for g in group_breakdown(rows, d, lv)]
+    groups = [g for d in detectors for lv in levels
+              for g in group_breakdown(rows, d, lv, min_videos=min_group_videos, n_boot=n_boot, seed=seed,
+                                       confidence=confidence)]
     return {"schema": SCHEMA, "aggregate": aggregate, "threshold_rule": THRESHOLD_RULE,
             "bootstrap": {"resamples": n_boot, "seed": seed, "confidence": confidence, "unit": "video",
                           "interval": "percentile", "paired": "same resample indices, videos scored at both levels"},
-            "video": video, "frame": frame, "robustness": summarise(auc, reference), "groups": groups}
+            "video": video, "frame": frame, "robustness": summarise(auc, reference), "groups": groups,
+            "group_min_videos": min_group_videos,
+            "group_columns_small": small_group_columns([r for r in rows if r["detector"] in detectors
+                                                        and r["level"] in levels], min_group_videos)}

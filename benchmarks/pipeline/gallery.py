@@ -13,6 +13,7 @@ from .face_cache import FaceCache
 __all__ = ["GALLERY_LEVELS", "write_gallery"]
 
 GALLERY_LEVELS = 16  # at most this many tiles in a run's gallery (a df:all run has 36 levels)
+GALLERY_TILE = 256  # px per tile: the crop at the detectors' usual input size (160 before issue 17), captions legible
 
 
 def write_gallery(path: Path, items, levels: list[str], settings: VideoSettings, cache: FaceCache,
@@ -23,7 +24,8 @@ def write_gallery(path: Path, items, levels: list[str], settings: VideoSettings,
         crops = cache.get_or_extract(item.path, settings.num_frames, settings.faces, detector=face_detector)
         if crops.status == "ok":
             grid = perturbations.make_gallery(crops.crops[:4], levels[:GALLERY_LEVELS], seed=settings.seed,
-                                              video_id=item.video_id, inner=settings.faces.context, tile=160)
+                                              video_id=item.video_id, label=item.label,
+                                              inner=settings.faces.context, tile=GALLERY_TILE)
             cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
             return path
     return None
