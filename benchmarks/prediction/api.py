@@ -54,9 +54,9 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
 
     Parameters
     ----------
-    paths : video files. A missing, unreadable or corrupt file, a video too short to sample or without a face
+    paths : video files (one path alone is accepted too). A missing, unreadable or corrupt file, a video too short to sample or without a face
         gives rows with that status and a message (the run's vocabulary), never an exception.
-    detectors : detector names (as `run --detector`); default `config.detectors` (`meso`).
+    detectors : detector names (as `run --detector`, a comma string too); default `config.detectors` (`meso`).
     levels : level specs (as `run --level`: `GB:3`, `df:all`, `heavy` ...); `none` is always included, first.
     weights : {detector: weight file}; merged over `config.weights`.
     demo_weights : a detector without weights gets the project's bundled demo weights (trained on the synthetic demo
@@ -79,6 +79,12 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
     (0.93..., 'fake')
     """
     config = config or RunConfig()
+    if isinstance(paths, (str, os.PathLike)):  # one path, not the characters of one
+        paths = [paths]
+    if isinstance(detectors, str):
+        detectors = [d.strip() for d in detectors.split(",") if d.strip()]
+    if isinstance(levels, str):
+        levels = [levels]
     names = list(detectors) if detectors is not None else list(config.detectors)
     if not names:
         raise ValueError("predict needs at least one detector")
