@@ -38,17 +38,17 @@ def demo_root(tmp_path_factory) -> Path:
 def demo_run(demo_root, tmp_path_factory) -> Path:
     """A finished run over the demo folder (its scores and its clean threshold are what predict must meet)."""
     base = tmp_path_factory.mktemp("predict-run")
-    config = RunConfig(detectors=["meso"], levels=["none"], dataset="folder", data_root=str(demo_root),
+    config = RunConfig(detectors=["meso"], levels=["none", "heavy"], dataset="folder", data_root=str(demo_root),
                        weights=DEMO_WEIGHTS, num_frames=FRAMES, bootstrap=0, score_cache=False,
                        cache_dir=str(base / "cache"), out=str(base / "run"))
     return runner.run(config, progress=False).run_dir
 
 
-def run_scores(run_dir: Path, root: Path) -> dict[Path, float]:
-    """{video file: score at none} of a run over the folder `root` (video ids are paths without extension)."""
+def run_scores(run_dir: Path, root: Path, level: str = "none") -> dict[Path, float]:
+    """{video file: score at `level`} of a run over the folder `root` (video ids are paths without extension)."""
     files = {p.relative_to(root).with_suffix("").as_posix(): p for p in root.rglob("*.mp4")}
     return {files[r["video_id"]]: float(r["score"]) for r in run_files.read_scores(run_dir)
-            if r["level"] == "none" and r["status"] == "ok"}
+            if r["level"] == level and r["status"] == "ok"}
 
 
 def test_predict_equals_run_on_demo_videos(demo_root, demo_run, tmp_path):
@@ -62,6 +62,24 @@ def test_predict_equals_run_on_demo_videos(demo_root, demo_run, tmp_path):
         assert row.p_fake == pytest.approx(expected[Path(row.video)], abs=1e-6)
         assert np.mean(row.frame_scores) == pytest.approx(row.p_fake, abs=1e-5)  # mean of the 6-digit frame scores
         assert row.verdict == ("fake" if row.p_fake >= 0.5 else "real") and row.threshold == 0.5
+
+
+def test_run_video_ids_give_the_runs_perturbed_scores(demo_root, demo_run, tmp_path):
+    """Perturbation draws are seeded by (seed, video id, level): with the run's ids, `heavy` (random imgaug
+    parameters per video) scores as in the run; with the default ids (file names) the draws differ."""
+    expected = run_scores(demo_run, demo_root, "heavy")
+    videos = sorted(expected)
+    ids = [p.relative_to(demo_root).with_suffix("").as_posix() for p in videos]
+    config = RunConfig(num_frames=FRAMES, cache_dir=str(tmp_path / "cache"), score_cache=False)
+    rows = benchmarks.predict(videos, levels=["heavy"], weights=DEMO_WEIGHTS, config=config, video_ids=ids)
+    heavy = [r for r in rows if r.level == "heavy"]
+    assert len(heavy) == 4 and all(r.p_fake == pytest.approx(expected[Path(r.video)], abs=1e-6) for r in heavy)
+    assert all(r.params for r in heavy)  # the parameters drawn, as scores.csv records them
+    default = benchmarks.predict(videos, levels=["heavy"], weights=DEMO_WEIGHTS, config=config)
+    drawn = {r.video: r.params for r in heavy}
+    assert all(r.params != drawn[r.video] for r in default if r.level == "heavy")  # heavy's scores are all ~0 here
+    with pytest.raises(ValueError, match="one per path"):
+        benchmarks.predict(videos, weights=DEMO_WEIGHTS, config=config, video_ids=ids[:1])
 
 
 @pytest.mark.slow
