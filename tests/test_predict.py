@@ -233,9 +233,17 @@ def test_cli_table(demo_root, tmp_path, capsys):
     (["--level", "XX:9"], "error: "),
     (["--threshold-from", "/nonexistent-run"], "error: threshold run /nonexistent-run: not a finished run folder"),
     ([], "error: detector 'meso' needs weights"),
+    (["--video-id", "a", "--video-id", "b"], "error: --video-id: give one per VIDEO (1), got 2"),
 ])
 def test_cli_bad_arguments_are_one_error_line(tmp_path, capsys, argv, message):
     code = cli.main(["predict", str(tmp_path / "v.mp4"), "--cache-dir", str(tmp_path / "cache"), "-q", *argv])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert captured.err.startswith(message) and captured.err.count("\n") == 1, captured.err
+
+
+def test_cli_threshold_is_checked_when_the_command_line_is_read(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["predict", "v.mp4", "--threshold", "1.5"])
+    assert stop.value.code == 2
+    assert "argument --threshold: must be a number in [0, 1], got 1.5" in capsys.readouterr().err
