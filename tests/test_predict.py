@@ -84,24 +84,28 @@ def test_run_video_ids_give_the_runs_perturbed_scores(demo_root, demo_run, tmp_p
 
 @pytest.mark.slow
 def test_predict_equals_run_on_real_videos(tmp_path):
-    """Original MesoInception_DF weights on FF++ c23 videos (a real one and its NeuralTextures fake)."""
+    """Original MesoInception_DF weights on real videos: an FF++ c23 original, its NeuralTextures fake, a Deepfakes
+    fake, and a 1080p DFDC original."""
     weights = {"meso": str(shared_path("mesonet", "weights", "MesoInception_DF.h5"))}
     videos = shared_path("videos", "ffpp")
-    sources = {"real": videos / "original_sequences/youtube/c23/videos/004.mp4",
-               "fake": videos / "manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4"}
-    root = tmp_path / "ffpp"
-    for label, source in sources.items():
+    sources = {"real": [videos / "original_sequences/youtube/c23/videos/004.mp4",
+                        shared_path("videos", "dfdc", "samples", "lynaeydofd.mp4")],
+               "fake": [videos / "manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4",
+                        videos / "manipulated_sequences/Deepfakes/c23/videos/519_515.mp4"]}
+    root = tmp_path / "real-videos"
+    for label, files in sources.items():
         (root / label).mkdir(parents=True)
-        (root / label / source.name).symlink_to(source)
+        for source in files:
+            (root / label / source.name).symlink_to(source)
     config = RunConfig(detectors=["meso"], levels=["none"], dataset="folder", data_root=str(root), weights=weights,
                        num_frames=FRAMES, bootstrap=0, score_cache=False, follow_symlinks=True,
                        cache_dir=str(tmp_path / "run-cache"), out=str(tmp_path / "run"))
     expected = run_scores(runner.run(config, progress=False).run_dir, root)
-    assert len(expected) == 2
+    assert len(expected) == 4
     rows = benchmarks.predict([str(p) for p in sorted(expected)], weights=weights,
                               config=RunConfig(num_frames=FRAMES, cache_dir=str(tmp_path / "predict-cache"),
                                                score_cache=False))
-    assert len(rows) == 2
+    assert len(rows) == 4
     for row in rows:
         assert row.ok and row.p_fake == pytest.approx(expected[Path(row.video)], abs=1e-6)
 
