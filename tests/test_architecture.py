@@ -20,7 +20,7 @@ LAYERS = (
     ("benchmarks.inference",),
     ("benchmarks.pipeline",),
     ("benchmarks.execution",),
-    ("benchmarks.runner", "benchmarks.training"),
+    ("benchmarks.runner", "benchmarks.training", "benchmarks.prediction"),
     ("benchmarks.cli", "benchmarks.__main__"),
 )
 # Leaf packages and what each may import of the project.
