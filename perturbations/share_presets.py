@@ -69,10 +69,10 @@ PRESETS: dict[str, SharePreset] = {p.name: p for p in [
         ASSUMED_RATE + "; short side 720: TikTok serves several renditions, 720x1280 is the common download"),
     SharePreset(
         "whatsapp",
-        "WhatsApp re-share: short side <= 480 (848x480), <= 30 fps, H.264 Main without B-frames, 4:2:0 (WhatsApp "
+        "WhatsApp re-share: short side <= 480 (854x480), <= 30 fps, H.264 Main without B-frames, 4:2:0 (WhatsApp "
         "Business media docs: H.264 Main without B-frames or Baseline, 16 MB limit); CRF 28 capped at 1.2 Mbps, "
         "GOP 2 s (size, CRF and cap not published: assumed)",
-        _p(480, 848, 30.0, 28, 1200, "main", 2.0, 0),
+        _p(480, 854, 30.0, 28, 1200, "main", 2.0, 0),
         ("H.264 Main profile without B-frames", "16 MB limit per video"),
         ASSUMED_RATE + "; short side 480: the resolution of WhatsApp's default 'standard quality' sends as "
         "commonly reported, not documented by WhatsApp"),
