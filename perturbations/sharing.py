@@ -27,6 +27,7 @@ from .codecs import check_encoder, decode_frames, video_fps, write_lossless, x26
 from .temporal import count_frames
 
 CLIP_FPS = Fraction(25)
+SCALER = "BICUBIC"
 CODECS = {"h264": "libx264", "h265": "libx265"}
 
 
@@ -78,10 +79,12 @@ def encoder_settings(codec: str, crf: int | None, *, preset: str, fps: Fraction,
 
 
 def _upright(frame):
-    """The frame with its display rotation applied (as the benchmark's decoder shows it)."""
+    """The frame with its display rotation applied (as the benchmark's decoder shows it). Frames that are not
+    YUV (planar RGB from libx264rgb, say) go through packed RGB first, as the benchmark's decoder reads them:
+    swscale's direct gbrp -> yuv420p conversion assumes another range (up to 11 grey levels apart)."""
     import av
     turns = int(round((getattr(frame, "rotation", 0) or 0) / 90)) % 4
-    if not turns:
+    if not turns and frame.format.name.startswith("yuv"):
         return frame
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns)),
                                       format="rgb24")
@@ -115,7 +118,7 @@ def transcode(src: str, dst: str, *, codec: str, options: dict[str, str], fps_ma
                     stream.codec_context.thread_count = 1
                 if j not in freeze or held is None:
                     held = _upright(frame).reformat(width=size[1], height=size[0], format="yuv420p",
-                                                    interpolation="BICUBIC")
+                                                    interpolation=SCALER)
                 out = av.VideoFrame.from_ndarray(held.to_ndarray(), format="yuv420p") if j in freeze else held
                 out.pts, out.time_base = j, 1 / fps_out
                 packets = stream.encode(out)

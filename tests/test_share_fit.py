@@ -51,7 +51,8 @@ def make_pairs(root: Path, crf: int, size: tuple[int, int], fps: int) -> tuple[P
         encode(originals / f"v{seed}.mp4", frames, FPS, {"qp": "0", "preset": "ultrafast"}, "libx264rgb", "rgb24")
         step = FPS // fps
         small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames[::step]])
-        encode(shared / f"v{seed}.mp4", small, fps, {"crf": str(crf), "preset": "medium", "profile": "high"})
+        encode(shared / f"v{seed}.mp4", small, fps, {"crf": str(crf), "preset": "medium", "profile": "high",
+                                                        "threads": "1"})
     return originals, shared
 
 
