@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .share_presets import PRESETS
 from .codecs import video_fps
+from .share_presets import PRESETS
 from .sharing import CODECS, encoder_settings, transcode
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".3gp")
