@@ -200,6 +200,8 @@ def _step_from_table(raw: Any, known: dict[str, LevelDef]) -> list[Step]:
         raise ValueError(f"must be a table like {{ type = \"GB\", severity = 3 }}, got {raw!r}")
     raw = dict(raw)
     if "level" in raw and len(raw) == 1:
+        if isinstance(raw["level"], str) and raw["level"].startswith("share:"):
+            return [_share_step(raw["level"], None)]  # a sharing preset: { level = "share:whatsapp:3" }
         if raw["level"] not in known:
             raise ValueError(f"unknown level {raw['level']!r}")
         return list(known[raw["level"]].ops)

@@ -208,3 +208,16 @@ def test_gallery_shows_every_new_type():
     for i in range(1, 7):
         assert not np.array_equal(grid[:96, i * 96:(i + 1) * 96], clean), i
     assert cv2.imencode(".png", grid)[0]
+
+
+def test_levels_file_takes_a_sharing_preset_as_a_step(tmp_path, restore_levels):
+    path = tmp_path / "mine.toml"
+    path.write_text('[levels.wa-then-caption]\ndescription = "WhatsApp twice, then a caption"\n'
+                    'steps = [{ level = "share:whatsapp:2" }, { type = "CAPTION", severity = 2 }]\n')
+    assert perturbations.load_levels_file(path) == ["wa-then-caption"]
+    level = perturbations.get("wa-then-caption")
+    assert [op.label() for op in level.ops] == ["share:whatsapp:2", "CAPTION:2"]
+    assert level.stages("face") == ("video", "face")
+    path.write_text('[levels.bad]\nsteps = [{ level = "share:myspace" }]\n')
+    with pytest.raises(ValueError, match="levels.bad.steps.0.*unknown sharing preset"):
+        perturbations.load_levels_file(path)
