@@ -4,7 +4,7 @@ Each is video-consistent: what is drawn (text, sticker shape, position, tilt, co
 per-video generator once, and every frame gets the same overlay; only RECAPTURE's sensor noise is drawn per
 frame. Sizes are relative to the image, so the same severity means the same coverage on a 1080p frame and on a
 face crop. On face crops (the default stage) the crop is the face with context (the detector sees the central
-1/1.5), so "lower face" is 0.62-0.78 of the crop height and the face region is its central two thirds.
+1/1.5), so "lower face" (mouth and chin) is 0.56-0.72 of the crop height and the face region is its central two thirds.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def caption(frames: np.ndarray, rng: np.random.Generator, size: float, opacity: 
     from PIL import Image, ImageDraw, ImageFont
     n, h, w, _ = frames.shape
     text = CAPTIONS[int(rng.integers(len(CAPTIONS)))]
-    centre = float(rng.uniform(0.62, 0.78))
+    centre = float(rng.uniform(0.56, 0.72))
     px = max(6, int(round(size * h)))
     font = ImageFont.truetype(font_path(), px)
     stroke = max(1, px // 12)

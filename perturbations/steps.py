@@ -272,9 +272,9 @@ TYPES: dict[str, StepType] = {t.name: t for t in [
              f"{_OVL}:recapture", {k: Param(float, check=lambda v: v >= 0, hint=">= 0") for k in
                                    ("tilt", "moire", "gamma", "white_balance", "blur", "noise")},
              tuple({"tilt": t, "moire": m, "gamma": g, "white_balance": wb, "blur": b, "noise": n}
-                   for t, m, g, wb, b, n in ((0.01, 0.04, 0.04, 0.03, 0.3, 1.0), (0.02, 0.07, 0.08, 0.06, 0.5, 2.0),
-                                             (0.03, 0.1, 0.12, 0.09, 0.7, 3.0), (0.045, 0.14, 0.16, 0.12, 0.9, 4.0),
-                                             (0.06, 0.2, 0.2, 0.15, 1.2, 6.0)))),
+                   for t, m, g, wb, b, n in ((0.01, 0.02, 0.04, 0.03, 0.3, 1.0), (0.02, 0.035, 0.08, 0.06, 0.5, 2.0),
+                                             (0.03, 0.05, 0.12, 0.09, 0.7, 3.0), (0.045, 0.07, 0.16, 0.12, 0.9, 4.0),
+                                             (0.06, 0.1, 0.2, 0.15, 1.2, 6.0)))),
     StepType("DFMIX", "DeeperForensics mixture: `min_types`-`max_types` random DF types at random severities per video",
              f"{_DF}:mixture", {"min_types": Param(int, 2, lambda v: 1 <= v <= 7, "1-7"),
                                 "max_types": Param(int, 4, lambda v: 1 <= v <= 7, "1-7"),
