@@ -1,0 +1,114 @@
+"""What the pages show, built from the run folders' files (no web framework here): a run's report as HTML, the
+comparison of several runs, a video's rows and charts, and the robustness profile of a checked video."""
+from __future__ import annotations
+
+import base64
+import re
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import markdown
+
+from reports import render
+from reports.run_files import FIGURES_DIR, GALLERY_FILE, REPORT_FILE, SCORES_FILE, load_run
+
+from ..metrics.graded import graded_level
+from .charts import line_chart
+from .table import CLEAN_LEVEL, TableRow
+
+__all__ = ["ReportPages", "markdown_html", "video_charts", "profile"]
+
+IMAGE_SRC = re.compile(r'src="([^"]+)"')
+
+
+def markdown_html(text: str) -> str:
+    """Report markdown -> HTML. `<` is escaped first: a video id or dataset name cannot inject markup."""
+    return markdown.markdown(text.replace("&", "&amp;").replace("<", "&lt;"), extensions=["tables"])
+
+
+def inline_images(html: str, fig_dir: Path) -> str:
+    """Figures written to `fig_dir` inlined as data URIs (a comparison's figures live in a temporary folder)."""
+    def inline(match: re.Match) -> str:
+        file = fig_dir / Path(match.group(1)).name
+        if not file.is_file():
+            return match.group(0)
+        return f'src="data:image/png;base64,{base64.b64encode(file.read_bytes()).decode("ascii")}"'
+    return IMAGE_SRC.sub(inline, html)
+
+
+class ReportPages:
+    """Reports as HTML: a run's own report.md (its figures served from the run folder), or, for several runs or
+    a run without report.md, the report rendered from the files; kept until one of the files changes."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple, str] = {}
+        self._lock = threading.Lock()
+
+    def run(self, run_dir: Path, file_url: Callable[[str], str]) -> str:
+        report = run_dir / REPORT_FILE
+        if not report.is_file():
+            return self.rendered([run_dir])
+        html = markdown_html(report.read_text(encoding="utf-8"))
+
+        def link(match: re.Match) -> str:
+            src = match.group(1)
+            if src.startswith(f"{FIGURES_DIR}/") or src == GALLERY_FILE:
+                return f'src="{file_url(src)}"'
+            return match.group(0)
+        return IMAGE_SRC.sub(link, html)
+
+    def rendered(self, run_dirs: list[Path]) -> str:
+        """The (multi-run) report of `run_dirs` rendered now; raises ValueError/FileNotFoundError on a bad run."""
+        key = tuple((str(d), (d / SCORES_FILE).stat().st_mtime_ns if (d / SCORES_FILE).exists() else 0)
+                    for d in run_dirs)
+        with self._lock:
+            if key in self._done:
+                return self._done[key]
+        runs = [load_run(d) for d in run_dirs]
+        with tempfile.TemporaryDirectory(prefix="dfbench-serve-report-") as tmp:
+            html = inline_images(markdown_html(render(runs, Path(tmp))), Path(tmp))
+        with self._lock:
+            self._done[key] = html
+        return html
+
+
+def video_charts(rows: list[TableRow]) -> dict[str, str]:
+    """Per detector, the SVG of frame scores per level (x = frame index when the row records them)."""
+    by_detector: dict[str, dict] = defaultdict(dict)
+    for row in rows:
+        if not row.frame_scores:
+            continue
+        indices = [int(v) for v in row.frame_indices.split()] if row.frame_indices else []
+        xs = indices if len(indices) == len(row.frame_scores) else list(range(len(row.frame_scores)))
+        by_detector[row.detector][row.level] = list(zip(xs, row.frame_scores))
+    return {det: line_chart(series, title=f"{det}: P(fake) per frame", x_label="frame")
+            for det, series in by_detector.items()}
+
+
+def profile(rows: list[dict], threshold: float = 0.5) -> dict[str, dict]:
+    """A checked video's robustness profile per detector: the SVG of P(fake) against severity per graded type,
+    and per type the lowest severity at which the verdict differs from the clean one (None: never)."""
+    out: dict[str, dict] = {}
+    for det in dict.fromkeys(r["detector"] for r in rows):
+        mine = [r for r in rows if r["detector"] == det]
+        clean = next((r for r in mine if r["level"] == CLEAN_LEVEL and r.get("p_fake") is not None), None)
+        series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        flips: dict[str, int | None] = {}
+        for r in mine:
+            graded = graded_level(r["level"])
+            if graded is None or r.get("p_fake") is None:
+                continue
+            series[graded.type].append((graded.severity, float(r["p_fake"])))
+        for kind, points in series.items():
+            points.sort()
+            if clean is not None:
+                points.insert(0, (0, float(clean["p_fake"])))
+                clean_fake = float(clean["p_fake"]) >= threshold
+                flips[kind] = next((int(s) for s, p in points if s and (p >= threshold) != clean_fake), None)
+        chart = line_chart(dict(series), title=f"{det}: P(fake) against severity (0 = clean)", x_label="severity",
+                           threshold=threshold) if series else ""
+        out[det] = {"chart": chart, "flips": flips}
+    return out
