@@ -14,10 +14,13 @@ from .run_files import load_run
 if TYPE_CHECKING:
     from .formats import FORMATS, to_csv, to_html, to_json, write, write_report
     from .markdown import render
+    from .predictions import frame_curves_figure, severity_figure
     from .tables import main_table, markdown_table
 
 _LAZY = {
     "FORMATS": "reports.formats:FORMATS",
+    "frame_curves_figure": "reports.predictions:frame_curves_figure",
+    "severity_figure": "reports.predictions:severity_figure",
     "main_table": "reports.tables:main_table",
     "markdown_table": "reports.tables:markdown_table",
     "render": "reports.markdown:render",
@@ -28,8 +31,8 @@ _LAZY = {
     "write_report": "reports.formats:write_report",
 }
 
-__all__ = ["FORMATS", "load_run", "main_table", "markdown_table", "render", "to_csv", "to_html", "to_json", "write",
-           "write_report"]
+__all__ = ["FORMATS", "frame_curves_figure", "load_run", "main_table", "markdown_table", "render", "severity_figure",
+           "to_csv", "to_html", "to_json", "write", "write_report"]
 
 
 def __getattr__(attr: str) -> Any:

@@ -20,7 +20,7 @@ LAYERS = (
     ("benchmarks.inference",),
     ("benchmarks.pipeline",),
     ("benchmarks.execution",),
-    ("benchmarks.runner", "benchmarks.training"),
+    ("benchmarks.runner", "benchmarks.training", "benchmarks.prediction"),
     ("benchmarks.serve",),
     ("benchmarks.cli", "benchmarks.__main__"),
 )

@@ -11,15 +11,16 @@ import argparse
 import sys
 import traceback
 
-from . import cache, datasets, gallery, gate, listing, report, run, serve, train, weights
+from . import cache, datasets, gallery, gate, listing, predict, report, run, serve, train, weights
 from .stopping import StopSignals
 
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
          "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
-         "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
+         "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md\n" \
+         "  python -m benchmarks predict my_video.mp4 --weights MesoInception_DF.h5 --level GB:1,GB:3,GB:5"
 
 # In the order `--help` lists them; `gate` adds `baseline` and `check`.
-COMMANDS = (run, listing, report, cache, datasets, gallery, gate, train, weights, serve)
+COMMANDS = (run, predict, listing, report, cache, datasets, gallery, gate, train, weights, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,11 @@ def add_data_args(p: argparse.ArgumentParser, default_split: str, default_frames
     p.add_argument("--dataset", default="demo", help="dataset name (see `list`); default: the built-in demo data")
     p.add_argument("--data-root", help="dataset folder (not needed for `demo`, which is generated and cached)")
     p.add_argument("--split", default=default_split, help=f"dataset split (default {default_split}; 'all' for every video)")
+    add_face_args(p, default_frames)
+
+
+def add_face_args(p: argparse.ArgumentParser, default_frames: int = 32) -> None:
+    """Frames, caches and faces: what a video's face crops depend on (`run`, `train`, `predict`)."""
     p.add_argument("--frames", type=positive_int, default=default_frames,
                    help=f"frames sampled evenly per video, >= 1 (default {default_frames})")
     p.add_argument("--cache-dir", help="face-crop, score and perturbed-crop caches (default: $DFBENCH_CACHE_DIR or "
