@@ -7,7 +7,7 @@ from pathlib import Path
 import benchmarks.serve as web
 
 from ..serve.settings import DEFAULT_PORT, LOCAL_HOST, MAX_UPLOAD_MB, PORT, UPLOAD_MB
-from .arguments import number
+from .arguments import csv_list, number, weights_map
 
 SERVE_EXTRA = "python -m benchmarks serve needs the `serve` extra: pip install -e \".[serve]\""
 
@@ -26,6 +26,13 @@ def add_parser(subparsers) -> None:
                        help=f"port, 1-65535 (default {DEFAULT_PORT})")
     serve.add_argument("--max-upload-mb", type=number(UPLOAD_MB), default=MAX_UPLOAD_MB,
                        help=f"size limit of a video uploaded on the check page, in MB (default {MAX_UPLOAD_MB:g})")
+    serve.add_argument("--detector", default="meso", type=csv_list,
+                       help="detector name or comma list the check page offers (default meso)")
+    serve.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
+                       help="weight file of a --detector, for the check page; NAME=PATH per detector when several")
+    serve.add_argument("--demo-weights", action="store_true",
+                       help="the check page may also use detectors with the project's bundled demo weights (trained "
+                       "on the synthetic demo data: meaningful on demo videos only)")
     serve.set_defaults(handler=main)
 
 
@@ -40,5 +47,11 @@ def main(args: argparse.Namespace) -> int:
         serve = web.serve
     except ImportError as error:
         raise RuntimeError(f"{SERVE_EXTRA} ({error})") from None
-    serve(args.run_dirs, runs_root=runs_root, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
+    weights = weights_map(args.weights, args.detector)
+    for name, path in weights.items():
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"--weights {name}={path}: no such file")
+    checker = web.Checker(detector_names=tuple(args.detector), weights=weights, demo_weights=args.demo_weights)
+    serve(args.run_dirs, runs_root=runs_root, host=args.host, port=args.port, checker=checker,
+          max_upload_mb=args.max_upload_mb)
     return 0

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["create_app", "serve"]
+__all__ = ["Checker", "create_app", "serve"]
 
-LAZY = {"create_app": "benchmarks.serve.app:create_app", "serve": "benchmarks.serve.app:serve"}
+LAZY = {"create_app": "benchmarks.serve.app:create_app", "serve": "benchmarks.serve.app:serve",
+        "Checker": "benchmarks.serve.predicting:Checker"}
 
 
 def __getattr__(name: str):
-    """`create_app` and `serve` on first use: the command line's parser stays free of FastAPI."""
+    """`create_app`, `serve` and `Checker` on first use: the command line's parser stays free of FastAPI."""
     if name not in LAZY:
         raise AttributeError(f"module 'benchmarks.serve' has no attribute {name!r}")
     module, attr = LAZY[name].split(":")

@@ -8,7 +8,6 @@ a run folder that cannot be read gives an error page naming the file, and nothin
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -19,13 +18,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-import detectors
 import perturbations
 
 from .catalog import RunCatalog, RunSummary
 from .checks import CheckJobs, UploadError, UploadLimit
 from .crops import CropError, CropRenderer
 from .pages import ReportPages, profile, video_charts
+from .predicting import Checker
 from .safe_files import resolve_inside
 from .settings import DEFAULT_PORT, LOCAL_HOST, LOCAL_HOSTS, MAX_UPLOAD_MB
 from .table import PAGE_SIZES, SORT_KEYS, TableCache, TableQuery
@@ -41,14 +40,15 @@ class RunUnreadable(Exception):
     """A run folder whose files cannot be read: shown as an error page naming the file."""
 
 
-def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, predict: Callable | None = None,
+def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, checker: Checker | None = None,
                max_upload_mb: float = MAX_UPLOAD_MB) -> FastAPI:
-    """The app over `run_dirs` and the run folders under `runs_root`. `predict(path, *, detectors, levels,
-    progress)` scores an uploaded video (None: the check page says it is unavailable)."""
+    """The app over `run_dirs` and the run folders under `runs_root`; `checker` scores uploaded videos (None, or
+    one without a usable detector: the check page says how to start the app to have it)."""
     catalog = RunCatalog(list(run_dirs), runs_root)
     tables, reports, crops = TableCache(), ReportPages(), CropRenderer()
     max_bytes = int(max_upload_mb * 1e6)
-    jobs = CheckJobs(predict, max_bytes=max_bytes) if predict is not None else None
+    choices = checker.detectors() if checker is not None else []
+    jobs = CheckJobs(checker, max_bytes=max_bytes) if choices else None
     app = FastAPI(title="deepfake-robustness-bench", docs_url=None, redoc_url=None, openapi_url=None,
                   on_shutdown=[jobs.close] if jobs else [])
     app.add_middleware(UploadLimit, path=CHECK_PATH, max_bytes=max_bytes)
@@ -138,8 +138,8 @@ def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, predict: 
 
     def check_form(request: Request, error: str = "", status: int = 200, **values) -> HTMLResponse:
         return page(request, "check.html", status, error=error, available=jobs is not None,
-                    detector_names=detectors.available(), max_mb=max_upload_mb,
-                    values={"detector": "meso", "levels": CHECK_LEVELS, **values},
+                    detector_names=choices, max_mb=max_upload_mb,
+                    values={"detector": choices[0] if choices else "", "levels": CHECK_LEVELS, **values},
                     jobs=list(jobs.jobs.values())[::-1] if jobs else [])
 
     @app.get(CHECK_PATH, response_class=HTMLResponse)
@@ -154,9 +154,10 @@ def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, predict: 
             return check_form(request, "checking a video is not available in this app", 503, **values)
         try:
             names = [d.strip() for d in detector.split(",") if d.strip()]
-            unknown = [d for d in names if d not in detectors.available()]
+            unknown = [d for d in names if d not in choices]
             if not names or unknown:
-                raise UploadError(f"unknown detector {', '.join(unknown) or '(none)'}")
+                raise UploadError(f"detector {', '.join(unknown) or '(none)'} is not available here (choose from "
+                                  f"{', '.join(choices)})")
             expanded = perturbations.expand(levels)
             path = await run_in_threadpool(jobs.save, video.file, video.filename or "upload")
             job = await run_in_threadpool(jobs.start, path, video.filename or "upload", names, expanded)
@@ -175,11 +176,11 @@ def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, predict: 
 
 
 def serve(run_dirs: list[Path], *, runs_root: Path | None = None, host: str = LOCAL_HOST, port: int = DEFAULT_PORT,
-          predict: Callable | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> None:
+          checker: Checker | None = None, max_upload_mb: float = MAX_UPLOAD_MB) -> None:
     """Run the app until Ctrl-C. Any host but 127.0.0.1 exposes the runs (and uploads) to the network: warn."""
     if host not in LOCAL_HOSTS:
         print(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read these runs "
               "and upload videos; the app has no login", file=sys.stderr)
-    app = create_app(run_dirs, runs_root=runs_root, predict=predict, max_upload_mb=max_upload_mb)
+    app = create_app(run_dirs, runs_root=runs_root, checker=checker, max_upload_mb=max_upload_mb)
     print(f"serving {len(app.state.catalog.refresh())} run(s) on http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -7,6 +7,7 @@ their turn), since scoring already uses every core.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -24,8 +25,7 @@ __all__ = ["CheckJob", "CheckJobs", "UploadError", "UploadLimit", "check_video_f
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 CHUNK = 1 << 20
 
-# predict(path, *, detectors, levels, progress) -> rows {video, detector, level, p_fake, verdict, n_frames, status,
-# message, frame_scores}; progress(done, total, what) is called as it goes.
+# predict(path, *, detectors, levels, progress) -> `Prediction` rows; progress(done, total, step) as it goes.
 Predict = Callable[..., list[dict]]
 
 
@@ -43,10 +43,18 @@ class CheckJob:
     done: int = 0
     total: int = 0
     step: str = ""
-    rows: list[dict] = field(default_factory=list)
+    rows: list = field(default_factory=list)
     error: str | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
+
+
+def safe_name(filename: str) -> str:
+    """The upload's own file name reduced to letters, digits, `._-` (its stem is the video id that seeds the
+    perturbations, as in a run over a folder holding the file), with a video suffix."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name).lstrip(".") or "video"
+    stem, suffix = Path(name).stem or "video", Path(name).suffix.lower()
+    return stem[:100] + (suffix if suffix in VIDEO_SUFFIXES else ".bin")
 
 
 def check_video_file(path: Path, filename: str) -> None:
@@ -76,19 +84,19 @@ class CheckJobs:
 
     def save(self, stream, filename: str) -> Path:
         """Copy the upload (a binary file object) into the upload folder, refusing more than `max_bytes`."""
-        suffix = Path(filename).suffix.lower()
-        target = self.folder / f"{uuid.uuid4().hex}{suffix if suffix in VIDEO_SUFFIXES else '.bin'}"
+        target = self.folder / uuid.uuid4().hex / safe_name(filename)
+        target.parent.mkdir()
         written = 0
         with target.open("wb") as out:
             while chunk := stream.read(CHUNK):
                 written += len(chunk)
                 if written > self.max_bytes:
                     out.close()
-                    target.unlink(missing_ok=True)
+                    shutil.rmtree(target.parent, ignore_errors=True)
                     raise UploadError(f"{filename}: larger than the upload limit of {self.max_bytes / 1e6:g} MB")
                 out.write(chunk)
         if not written:
-            target.unlink(missing_ok=True)
+            shutil.rmtree(target.parent, ignore_errors=True)
             raise UploadError(f"{filename or 'the upload'}: empty file")
         return target
 
@@ -97,7 +105,7 @@ class CheckJobs:
         try:
             check_video_file(path, filename)
         except UploadError:
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path.parent, ignore_errors=True)
             raise
         job = CheckJob(uuid.uuid4().hex[:12], filename, detectors, levels)
         self.jobs[job.id] = job
@@ -118,7 +126,7 @@ class CheckJobs:
             traceback.print_exc()
         finally:
             job.finished = time.time()
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path.parent, ignore_errors=True)
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

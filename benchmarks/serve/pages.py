@@ -15,9 +15,10 @@ import markdown
 from reports import render
 from reports.run_files import FIGURES_DIR, GALLERY_FILE, REPORT_FILE, SCORES_FILE, load_run
 
-from ..metrics.graded import graded_level
+from ..prediction.profile import severity_profiles
+from ..prediction.rows import Prediction
 from .charts import line_chart
-from .table import CLEAN_LEVEL, TableRow
+from .table import TableRow
 
 __all__ = ["ReportPages", "markdown_html", "video_charts", "profile"]
 
@@ -88,27 +89,19 @@ def video_charts(rows: list[TableRow]) -> dict[str, str]:
             for det, series in by_detector.items()}
 
 
-def profile(rows: list[dict], threshold: float = 0.5) -> dict[str, dict]:
-    """A checked video's robustness profile per detector: the SVG of P(fake) against severity per graded type,
-    and per type the lowest severity at which the verdict differs from the clean one (None: never)."""
-    out: dict[str, dict] = {}
-    for det in dict.fromkeys(r["detector"] for r in rows):
-        mine = [r for r in rows if r["detector"] == det]
-        clean = next((r for r in mine if r["level"] == CLEAN_LEVEL and r.get("p_fake") is not None), None)
-        series: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        flips: dict[str, int | None] = {}
-        for r in mine:
-            graded = graded_level(r["level"])
-            if graded is None or r.get("p_fake") is None:
-                continue
-            series[graded.type].append((graded.severity, float(r["p_fake"])))
-        for kind, points in series.items():
-            points.sort()
-            if clean is not None:
-                points.insert(0, (0, float(clean["p_fake"])))
-                clean_fake = float(clean["p_fake"]) >= threshold
-                flips[kind] = next((int(s) for s, p in points if s and (p >= threshold) != clean_fake), None)
-        chart = line_chart(dict(series), title=f"{det}: P(fake) against severity (0 = clean)", x_label="severity",
-                           threshold=threshold) if series else ""
-        out[det] = {"chart": chart, "flips": flips}
+def profile(rows: list[Prediction]) -> dict[str, dict]:
+    """A checked video's robustness profile per detector: the SVG of P(fake) against severity per graded type
+    (severity 0 = clean) and per type the lowest severity at which the verdict flips (None: never)."""
+    out: dict[str, dict] = {det: {"chart": "", "flips": {}} for det in dict.fromkeys(r.detector for r in rows)}
+    series: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(dict)
+    thresholds: dict[str, float] = {}
+    for p in severity_profiles(rows):
+        points = [(0, p.clean_p_fake)] if p.clean_p_fake is not None else []
+        points += [(s, v) for s, v in zip(p.severities, p.p_fake) if v is not None]
+        series[p.detector][p.type] = points
+        out[p.detector]["flips"][p.type] = p.flips_at
+        thresholds[p.detector] = p.threshold
+    for det, by_type in series.items():
+        out[det]["chart"] = line_chart(by_type, title=f"{det}: P(fake) against severity (0 = clean)",
+                                       x_label="severity", threshold=thresholds[det])
     return out
