@@ -6,8 +6,9 @@ from pathlib import Path
 
 import benchmarks.serve as web
 
+from ..config import RunConfig
 from ..serve.settings import DEFAULT_PORT, LOCAL_HOST, MAX_UPLOAD_MB, PORT, UPLOAD_MB
-from .arguments import csv_list, number, weights_map
+from .arguments import csv_list, number, positive_int, weights_map
 
 SERVE_EXTRA = "python -m benchmarks serve needs the `serve` extra: pip install -e \".[serve]\""
 
@@ -33,6 +34,8 @@ def add_parser(subparsers) -> None:
     serve.add_argument("--demo-weights", action="store_true",
                        help="the check page may also use detectors with the project's bundled demo weights (trained "
                        "on the synthetic demo data: meaningful on demo videos only)")
+    serve.add_argument("--frames", type=positive_int, default=RunConfig.num_frames,
+                       help=f"frames sampled per uploaded video, >= 1 (default {RunConfig.num_frames}, as `run`)")
     serve.set_defaults(handler=main)
 
 
@@ -51,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
     for name, path in weights.items():
         if path is not None and not Path(path).is_file():
             raise FileNotFoundError(f"--weights {name}={path}: no such file")
-    checker = web.Checker(detector_names=tuple(args.detector), weights=weights, demo_weights=args.demo_weights)
+    checker = web.Checker(detector_names=tuple(args.detector), weights=weights, demo_weights=args.demo_weights,
+                          config=RunConfig(num_frames=args.frames))
     serve(args.run_dirs, runs_root=runs_root, host=args.host, port=args.port, checker=checker,
           max_upload_mb=args.max_upload_mb)
     return 0

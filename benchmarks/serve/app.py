@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import uvicorn
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -131,8 +131,8 @@ def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, checker: 
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
     @app.get("/compare", response_class=HTMLResponse)
-    async def compare(request: Request, run: list[str] | None = None):
-        chosen = [known(run_id) for run_id in dict.fromkeys(run or [])]
+    async def compare(request: Request, run: list[str] = Query(default=[])):
+        chosen = [known(run_id) for run_id in dict.fromkeys(run)]
         html = await run_in_threadpool(reports.rendered, [r.dir for r in chosen]) if len(chosen) >= 2 else ""
         return page(request, "compare.html", runs=catalog.refresh(), chosen=chosen, report=html)
 
