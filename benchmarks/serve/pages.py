@@ -9,6 +9,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import markdown
 
@@ -22,12 +23,33 @@ from .table import TableRow
 
 __all__ = ["ReportPages", "markdown_html", "video_charts", "profile"]
 
+FIRST_SECTIONS = ("Results", "Change against the clean level", "Robustness", "Figures", "Perturbation gallery")
 IMAGE_SRC = re.compile(r'src="([^"]+)"')
 
 
 def markdown_html(text: str) -> str:
     """Report markdown -> HTML. `<` is escaped first: a video id or dataset name cannot inject markup."""
     return markdown.markdown(text.replace("&", "&amp;").replace("<", "&lt;"), extensions=["tables"])
+
+
+def split_sections(text: str) -> tuple[str, str]:
+    """The report's markdown cut at its `##`/`###` headings into the sections the run page shows first
+    (`FIRST_SECTIONS`) and the rest, each in the report's order; the report's title is dropped."""
+    main, more, chunk = [], [], []
+
+    def close() -> None:
+        if chunk:
+            title = chunk[0].lstrip("#").strip()
+            (main if title.startswith(FIRST_SECTIONS) else more).append("\n".join(chunk))
+    for line in text.splitlines():
+        if line.startswith("# "):
+            continue
+        if line.startswith(("## ", "### ")):
+            close()
+            chunk = []
+        chunk.append(line)
+    close()
+    return "\n".join(main), "\n".join(more)
 
 
 def inline_images(html: str, fig_dir: Path) -> str:
@@ -45,14 +67,28 @@ class ReportPages:
     a run without report.md, the report rendered from the files; kept until one of the files changes."""
 
     def __init__(self) -> None:
-        self._done: dict[tuple, str] = {}
+        self._done: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
-    def run(self, run_dir: Path, file_url: Callable[[str], str]) -> str:
+    def run(self, run_dir: Path, file_url: Callable[[str], str]) -> tuple[str, str]:
+        """(the results, change, robustness and figure sections; the rest of the report) as HTML."""
         report = run_dir / REPORT_FILE
         if not report.is_file():
-            return self.rendered([run_dir])
-        html = markdown_html(report.read_text(encoding="utf-8"))
+            return self.rendered([run_dir]), ""
+        stat = report.stat()
+        key = (str(report), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._done:
+                return self._done[key]
+        main, more = split_sections(report.read_text(encoding="utf-8"))
+        pages = self.linked(main, file_url), self.linked(more, file_url)
+        with self._lock:
+            self._done[key] = pages
+        return pages
+
+    @staticmethod
+    def linked(text: str, file_url: Callable[[str], str]) -> str:
+        html = markdown_html(text)
 
         def link(match: re.Match) -> str:
             src = match.group(1)
@@ -80,11 +116,12 @@ def video_charts(rows: list[TableRow]) -> dict[str, str]:
     """Per detector, the SVG of frame scores per level (x = frame index when the row records them)."""
     by_detector: dict[str, dict] = defaultdict(dict)
     for row in rows:
-        if not row.frame_scores:
+        scores = [float(v) for v in row.frame_scores.split()]
+        if not scores:
             continue
-        indices = [int(v) for v in row.frame_indices.split()] if row.frame_indices else []
-        xs = indices if len(indices) == len(row.frame_scores) else list(range(len(row.frame_scores)))
-        by_detector[row.detector][row.level] = list(zip(xs, row.frame_scores))
+        indices = [int(v) for v in row.frame_indices.split()]
+        xs = indices if len(indices) == len(scores) else list(range(len(scores)))
+        by_detector[row.detector][row.level] = list(zip(xs, scores))
     return {det: line_chart(series, title=f"{det}: P(fake) per frame", x_label="frame")
             for det, series in by_detector.items()}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reports.run_files import METRICS_FILE, SCORES_FILE, read_json, read_scores
@@ -36,7 +36,7 @@ class TableRow:
     status: str
     message: str
     groups: dict[str, str]
-    frame_scores: tuple[float, ...]
+    frame_scores: str  # as in scores.csv (space-separated): parsed only for the one video a page shows
     params: str
     frame_indices: str
 
@@ -73,27 +73,34 @@ class VideoTable:
     detectors: list[str]
     statuses: list[str]
     groups: list[str]  # "column=value" for every value seen
+    orders: dict[tuple[str, bool], list[TableRow]] = field(default_factory=dict)
 
     def query(self, q: TableQuery) -> TablePage:
         if q.sort not in SORT_KEYS:
             raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {q.sort!r}")
         column, _, value = q.group.partition("=")
-        rows = [r for r in self.rows
+        rows = [r for r in self.ordered(q.sort, q.descending)
                 if (not q.level or r.level == q.level) and (not q.label or r.label == q.label)
                 and (not q.status or r.status == q.status) and (not q.detector or r.detector == q.detector)
                 and (not q.wrong or r.wrong) and (not q.group or r.groups.get(column) == value)
                 and (not q.video or q.video in r.video_id)]
-        if q.sort == "video":
-            rows.sort(key=lambda r: (r.video_id, r.detector, r.level), reverse=q.descending)
-        else:  # rows without the number go last either way
-            present = [r for r in rows if getattr(r, q.sort) is not None]
-            absent = [r for r in rows if getattr(r, q.sort) is None]
-            present.sort(key=lambda r: getattr(r, q.sort), reverse=q.descending)
-            rows = present + absent
         pages = max(1, -(-len(rows) // q.per_page))
         page = min(max(1, q.page), pages)
         start = (page - 1) * q.per_page
         return TablePage(rows[start:start + q.per_page], len(rows), page, pages)
+
+    def ordered(self, sort: str, descending: bool) -> list[TableRow]:
+        """All rows in one order, sorted once per order and kept (filters keep the order)."""
+        key = (sort, descending)
+        if key not in self.orders:
+            if sort == "video":
+                rows = sorted(self.rows, key=lambda r: (r.video_id, r.detector, r.level), reverse=descending)
+            else:  # rows without the number go last either way
+                present = [r for r in self.rows if getattr(r, sort) is not None]
+                rows = sorted(present, key=lambda r: getattr(r, sort), reverse=descending)
+                rows += [r for r in self.rows if getattr(r, sort) is None]
+            self.orders[key] = rows
+        return self.orders[key]
 
     def video(self, video_id: str) -> list[TableRow]:
         return [r for r in self.rows if r.video_id == video_id]
@@ -116,18 +123,20 @@ def build(run_dir: Path) -> VideoTable:
     thresholds = clean_thresholds(run_dir)
     clean = {(r["video_id"], r["detector"]): float(r["score"]) for r in raw
              if r["level"] == CLEAN_LEVEL and r["status"] == "ok" and r["score"]}
-    rows, levels, detectors, statuses, groups = [], {}, {}, {}, {}
+    rows, levels, detectors, statuses, groups, groups_of = [], {}, {}, {}, {}, {}
     for r in raw:
         score = float(r["score"]) if r["status"] == "ok" and r["score"] else None
         base = clean.get((r["video_id"], r["detector"]))
         threshold = thresholds.get((r["detector"], r["level"]), 0.5)
-        group = json.loads(r["groups"]) if r["groups"] else {}
+        group = groups_of.get(r["groups"])
+        if group is None:  # a video's groups repeat on each of its rows: parsed once
+            group = groups_of[r["groups"]] = json.loads(r["groups"]) if r["groups"] else {}
         rows.append(TableRow(
             video_id=r["video_id"], label=LABELS.get(r["label"], r["label"]), detector=r["detector"],
             level=r["level"], score=score, change=None if score is None or base is None else score - base,
             wrong=None if score is None else (score >= threshold) != (r["label"] == "1"),
             n_frames=int(r["n_frames"] or 0), status=r["status"], message=r["message"], groups=group,
-            frame_scores=tuple(float(v) for v in r["frame_scores"].split()), params=r.get("params", ""),
+            frame_scores=r["frame_scores"], params=r.get("params", ""),
             frame_indices=r.get("frame_indices", "")))
         levels[r["level"]] = detectors[r["detector"]] = statuses[r["status"]] = None
         for column, value in group.items():
@@ -156,3 +165,11 @@ class TableCache:
         with self._lock:
             self._tables[run_dir] = (version, table)
         return table
+
+    def prewarm(self, run_dirs: list[Path]) -> None:
+        """Load each run's table now (a damaged one is skipped here: its page shows the error)."""
+        for run_dir in run_dirs:
+            try:
+                self.load(run_dir)
+            except (OSError, ValueError):
+                continue
