@@ -189,4 +189,4 @@ def serve(run_dirs: list[Path], *, runs_root: Path | None = None, host: str = LO
               "and upload videos; the app has no login", file=sys.stderr)
     app = create_app(run_dirs, runs_root=runs_root, checker=checker, max_upload_mb=max_upload_mb)
     print(f"serving {len(app.state.catalog.refresh())} run(s) on http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)

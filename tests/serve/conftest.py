@@ -1,4 +1,4 @@
-"""A small real run for the web app's tests: a generated demo set (8 test videos, 4 frames) scored by `meso` with
+"""A small real run for the web app's tests: a generated demo set (8 test videos of 8 frames, 4 sampled) scored by `meso` with
 its demo weights at `none` and `GB:3`, made once per session (about 15 s on 2 cores)."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def serve_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def serve_demo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve-demo") / "demo"
-    return generate_demo(root, seed=0, n_train=2, n_test=8, frames=12)
+    return generate_demo(root, seed=0, n_train=0, n_test=8, frames=8)
 
 
 @pytest.fixture(scope="session")

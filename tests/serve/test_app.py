@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -204,3 +205,24 @@ def test_cli_refuses_bad_arguments_with_one_error_line(tmp_path):
         done = subprocess.run([sys.executable, "-m", "benchmarks", "serve", *args], capture_output=True, text=True,
                               env=env, cwd=tmp_path, timeout=60)
         assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_cli_binds_127_0_0_1_by_default_and_warns_for_another_host(serve_run, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for host, warned in (("127.0.0.1", False), ("127.0.0.2", True)):  # both loopback: nothing leaves the machine
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        process = subprocess.Popen([sys.executable, "-m", "benchmarks", "serve", str(serve_run), "--host", host,
+                                    "--port", str(port)], stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        try:
+            lines = []
+            while not lines or not lines[-1].startswith("serving"):
+                line = process.stderr.readline()
+                assert line, "".join(lines)
+                lines.append(line)
+            assert lines[-1].startswith(f"serving 1 run(s) on http://{host}:{port}/")
+            assert any(line.startswith(f"warning: serving on {host}") for line in lines) == warned
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
