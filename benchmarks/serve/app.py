@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -79,6 +80,11 @@ def create_app(run_dirs: list[Path], *, runs_root: Path | None = None, checker: 
     @app.exception_handler(OSError)
     async def unreadable(request: Request, error: Exception) -> HTMLResponse:
         return page(request, "error.html", 500, title="This run cannot be shown", message=str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, error: RequestValidationError) -> HTMLResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in error.errors())
+        return page(request, "error.html", 400, title="Bad request", message=problems)
 
     @app.exception_handler(404)
     async def not_found(request: Request, error: Exception) -> HTMLResponse:

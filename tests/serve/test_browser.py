@@ -3,6 +3,7 @@ Playwright against `python -m benchmarks serve` started as a user would. Opens a
 table, opens a video and sees its crops, uploads a video and sees a verdict; screenshots go to pytest's tmp path."""
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -114,3 +115,18 @@ def test_browse_a_run_sort_filter_open_a_video_and_check_an_upload(browser, serv
     assert not [u for u in failed if not u.startswith(server)]  # nothing fetched from elsewhere (offline)
     assert all((tmp_path / f"{name}.png").stat().st_size > 10_000 for name in ("run", "video", "check"))
     page.close()
+
+
+@pytest.mark.parametrize("path", ["/../../../../etc/passwd", "/run/{run}/file/../../../../etc/passwd",
+                                  "/run/{run}/file/..%2f..%2f..%2f..%2fetc%2fpasswd",
+                                  "/run/{run}/file/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+                                  "/run/{run}/file//etc/passwd", "/run/{run}/file/%2Fetc%2Fpasswd",
+                                  "/static/../app.py", "/static/..%2fapp.py", "/run/{run}?page_no=x"])
+def test_the_real_server_refuses_paths_out_of_its_folders(server, serve_run, path):
+    """Raw request paths, not normalised by a client, against uvicorn itself."""
+    connection = http.client.HTTPConnection(server.removeprefix("http://"), timeout=30)
+    connection.request("GET", path.format(run=serve_run.name))
+    response = connection.getresponse()
+    body = response.read().decode(errors="replace")
+    assert response.status in (400, 404) and "root:" not in body and "create_app" not in body
+    assert "Traceback" not in body
