@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(serve_run, serve_cache, tmp_path_factory):
-    """`python -m benchmarks serve RUN --demo-weights --frames 4` on a free port; its URL."""
+    """`python -m benchmarks serve RUN --demo-weights --frames 4` on a free port: its URL and log file."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "server.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DFBENCH_CACHE_DIR": str(serve_cache)}
@@ -60,13 +61,30 @@ def server(serve_run, serve_cache, tmp_path_factory):
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the server did not start: {log.read_text()}")
                 time.sleep(0.2)
-        yield url
+        yield types.SimpleNamespace(url=url, log=log)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
+def test_the_server_binds_127_0_0_1_by_default_without_a_warning(server):
+    port = server.url.rsplit(":", 1)[1]
+    log = server.log.read_text()
+    assert f"serving 1 run(s) on http://127.0.0.1:{port}/" in log and "warning" not in log
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # the outgoing address: no packet is sent
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1
+            other = probe.getsockname()[0]
+        except OSError:
+            other = "127.0.0.1"
+    if other.startswith("127."):
+        pytest.skip("this machine has no address besides loopback to check")
+    with socket.socket() as sock:  # nothing listens on the machine's other addresses
+        assert sock.connect_ex((other, int(port))) != 0
+
+
 def test_browse_a_run_sort_filter_open_a_video_and_check_an_upload(browser, server, serve_run, serve_demo, tmp_path):
+    server = server.url
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     failed = []
     page.on("requestfailed", lambda request: failed.append(request.url))
@@ -124,7 +142,7 @@ def test_browse_a_run_sort_filter_open_a_video_and_check_an_upload(browser, serv
                                   "/static/../app.py", "/static/..%2fapp.py", "/run/{run}?page_no=x"])
 def test_the_real_server_refuses_paths_out_of_its_folders(server, serve_run, path):
     """Raw request paths, not normalised by a client, against uvicorn itself."""
-    connection = http.client.HTTPConnection(server.removeprefix("http://"), timeout=30)
+    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=30)
     connection.request("GET", path.format(run=serve_run.name))
     response = connection.getresponse()
     body = response.read().decode(errors="replace")
