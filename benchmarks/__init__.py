@@ -3,7 +3,8 @@
 Python API: `benchmarks.run(RunConfig(...))` runs a benchmark into a run folder, `benchmarks.report(run_dirs)`
 rebuilds metrics and reports from run folders, `benchmarks.train(TrainConfig(...), out)` fine-tunes a detector,
 `benchmarks.check(run_dir, benchmarks.load_baseline(path), metrics)` is the regression gate's judgement,
-`benchmarks.predict(paths, detectors=..., levels=...)` scores single videos (a list of `benchmarks.Prediction`).
+`benchmarks.predict(paths, detectors=..., levels=...)` scores single videos (a list of `benchmarks.Prediction`;
+`benchmarks.severity_profiles(rows)` finds where verdicts flip).
 
 This package face is lazy: names are imported on first use, so `import benchmarks` (and the command line's
 argument checks) do not load torch or any stage.
@@ -18,7 +19,7 @@ import importlib
 from benchmarks import binding  # noqa: F401  (first: the siblings' generic names mean this project's packages)
 
 __all__ = ["RunConfig", "RunResult", "run", "report", "TrainConfig", "train", "build_baseline", "load_baseline",
-           "check", "verdict_table", "predict", "Prediction"]
+           "check", "verdict_table", "predict", "Prediction", "severity_profiles"]
 
 LAZY = {
     "RunConfig": "benchmarks.config:RunConfig",
@@ -33,6 +34,7 @@ LAZY = {
     "verdict_table": "benchmarks.metrics.gate:verdict_table",
     "predict": "benchmarks.prediction.api:predict",
     "Prediction": "benchmarks.prediction.rows:Prediction",
+    "severity_profiles": "benchmarks.prediction.profile:severity_profiles",
 }
 
 

@@ -72,7 +72,11 @@ def add_parser(subparsers) -> None:
                         help="video score from frame P(fake) (default mean, as `run`)")
     parser.add_argument("--seed", type=seed_int, default=0,
                         help="seed of the perturbation parameters, >= 0 (default 0, as `run`); drawn per video id "
-                        "(the file name without extension) and level")
+                        "and level")
+    parser.add_argument("--video-id", action="append", default=None, metavar="ID",
+                        help="the video id that seeds a VIDEO's perturbation draws, once per VIDEO in order "
+                        "(default: the file name without extension); a run's video_id (e.g. fake/clip) gives that "
+                        "run's perturbed scores")
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="frames per forward pass (default: 8 on CPU, 64 on a GPU)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
@@ -108,13 +112,15 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 def main(args: argparse.Namespace) -> int:
     if not args.detector:
         raise ValueError("--detector: give at least one detector name")
+    if args.video_id is not None and len(args.video_id) != len(args.videos):
+        raise ValueError(f"--video-id: give one per VIDEO ({len(args.videos)}), got {len(args.video_id)}")
     config = build_config(args)
     for levels_file in config.levels_files:
         perturbations.load_levels_file(levels_file)
     levels = perturbations.expand(args.level)  # an unknown level fails here, before any model loads
     rows = benchmarks.predict(args.videos, detectors=args.detector, levels=levels, demo_weights=args.demo_weights,
                               threshold=args.threshold, threshold_from=args.threshold_from, config=config,
-                              progress=not args.quiet)
+                              progress=not args.quiet, video_ids=args.video_id)
     profiles = severity_profiles(rows)
     written = write_outputs(rows, profiles, Path(args.out)) if args.out else []
     if args.json:

@@ -5,12 +5,13 @@ and `extract_job` for the face cache and extraction, `pipeline.video_rows.score_
 aggregation and the score cache) with a `RunConfig` holding the settings, so `predict`'s defaults are `run`'s and
 a video's score at `none` equals its score in a run over a folder that contains it (same frames, faces, crops,
 weights, aggregation). Perturbed levels draw their parameters from (seed, video id, level) as in a run; the video
-id here is the file name without extension, which is a folder run's id only for a file at the data root's top.
+id is the file name without extension unless `video_ids` gives the run's ids, and then a video's perturbed scores
+equal the run's too.
 
 Stable signature (the web app's "check a video" page calls it):
 
     predict(paths, *, detectors=None, levels=("none",), weights=None, demo_weights=False, threshold=None,
-            threshold_from=None, config=None, progress=False) -> list[Prediction]
+            threshold_from=None, config=None, progress=False, video_ids=None) -> list[Prediction]
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from ..pipeline.video_rows import score_video
 from .rows import DEFAULT_THRESHOLD, Prediction, PredictProgress, verdict_for
 from .thresholds import read_run_thresholds, setting_notes
 
-__all__ = ["predict", "video_item"]
+__all__ = ["predict", "default_video_id"]
 
 Progress = bool | Callable[[PredictProgress], None]
 
@@ -49,14 +50,15 @@ Progress = bool | Callable[[PredictProgress], None]
 def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | None = None,
             levels: Sequence[str] = ("none",), weights: Mapping[str, str | None] | None = None,
             demo_weights: bool = False, threshold: float | None = None, threshold_from: str | os.PathLike | None = None,
-            config: RunConfig | None = None, progress: Progress = False) -> list[Prediction]:
+            config: RunConfig | None = None, progress: Progress = False,
+            video_ids: Sequence[str] | None = None) -> list[Prediction]:
     """Score each video in `paths` with each detector at each level; one `Prediction` per (video, detector, level).
 
     Parameters
     ----------
-    paths : video files. A missing, unreadable or corrupt file, a video too short to sample or without a face
+    paths : video files (one path alone is accepted too). A missing, unreadable or corrupt file, a video too short to sample or without a face
         gives rows with that status and a message (the run's vocabulary), never an exception.
-    detectors : detector names (as `run --detector`); default `config.detectors` (`meso`).
+    detectors : detector names (as `run --detector`, a comma string too); default `config.detectors` (`meso`).
     levels : level specs (as `run --level`: `GB:3`, `df:all`, `heavy` ...); `none` is always included, first.
     weights : {detector: weight file}; merged over `config.weights`.
     demo_weights : a detector without weights gets the project's bundled demo weights (trained on the synthetic demo
@@ -68,6 +70,8 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
         detector options, levels files), with `run`'s defaults when None. Its dataset fields are not used.
     progress : True for a progress bar on stderr, or a callable receiving a `PredictProgress` after each
         (video, level) step.
+    video_ids : one id per path, seeding the perturbation draws (seed, video id, level) as a run's `video_id`
+        does: a run's ids reproduce its perturbed scores. Default: each file name without extension.
 
     Raises ValueError (unknown detector or level, bad threshold, weights missing) and FileNotFoundError
     (`threshold_from` no run folder) before any video is read.
@@ -79,6 +83,12 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
     (0.93..., 'fake')
     """
     config = config or RunConfig()
+    if isinstance(paths, (str, os.PathLike)):  # one path, not the characters of one
+        paths = [paths]
+    if isinstance(detectors, str):
+        detectors = [d.strip() for d in detectors.split(",") if d.strip()]
+    if isinstance(levels, str):
+        levels = [levels]
     names = list(detectors) if detectors is not None else list(config.detectors)
     if not names:
         raise ValueError("predict needs at least one detector")
@@ -112,6 +122,11 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
                                device_type=device.type, precision=config.precision, apply_at=config.apply_at,
                                aggregate=config.aggregate) if config.score_cache else None
     paths = [os.fspath(p) for p in paths]
+    if video_ids is not None and len(video_ids) != len(paths):
+        raise ValueError(f"video_ids: one per path ({len(paths)}), got {len(video_ids)}")
+    ids = [str(i) for i in video_ids] if video_ids is not None else [default_video_id(p) for p in paths]
+    if not all(ids):
+        raise ValueError("video_ids: an id must not be empty")
     steps = Steps(progress, len(paths) * len(expanded))
     redetect = redetects(level_objects, config.apply_at)  # levels that find the face again in perturbed frames
     batch_size = batch_size_for(config.batch_size, device)
@@ -120,8 +135,8 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
     CACHE_LOG.drain()  # report what this call finds
     try:
         with tempfile.TemporaryDirectory(prefix="dfbench-predict-") as workdir:
-            for path in paths:
-                item = video_item(path)
+            for path, video_id in zip(paths, ids):
+                item = datasets.VideoItem(video_id=video_id, path=Path(path), label=0)  # no label: never reported
                 todo = [(d, lv) for lv in expanded for d in names]
                 job = next(face_jobs([(item, todo)], num_frames=config.num_frames, faces=config.faces,
                                      cache_root=cache.root))
@@ -143,9 +158,9 @@ def predict(paths: Iterable[str | os.PathLike], *, detectors: Sequence[str] | No
     return rows
 
 
-def video_item(path: str) -> datasets.VideoItem:
-    """A path as the pipeline's `VideoItem`: id = file name without extension, no label (0; never reported)."""
-    return datasets.VideoItem(video_id=Path(path).stem or Path(path).name or "video", path=Path(path), label=0)
+def default_video_id(path: str) -> str:
+    """The file name without extension (what a folder run calls a file at the top of its data root)."""
+    return Path(path).stem or Path(path).name or "video"
 
 
 def needs_detection(path: str, cache: FaceCache, config: RunConfig) -> bool:

@@ -10,6 +10,7 @@ import reports
 from reports.run_files import write_json
 from reports.tables import markdown_table
 
+from ..metrics.graded import CLEAN
 from .profile import SeverityProfile
 from .rows import Prediction
 
@@ -50,13 +51,13 @@ def format_table(rows: list[Prediction], profiles: list[SeverityProfile]) -> str
         lines.append(markdown_table(["level", *names], [[lv, *(cell(found.get((d, lv))) for d in names)]
                                                         for lv in levels]))
         for name in names:
-            clean = found.get((name, levels[0]))
+            clean = found.get((name, CLEAN))
             if clean is None:
                 continue
             text = f"{clean.n_frames} frames scored" if clean.ok else f"no clean score: {reason(clean)}"
             lines.append(f"  {name}: {text}; verdict threshold {clean.threshold:.4g}")
         for row in mine:
-            if not row.ok and row.level != levels[0]:
+            if not row.ok and row.level != CLEAN:
                 lines.append(f"  {row.detector} [{row.level}]: {reason(row)}")
         for profile in (p for p in profiles if p.video == video):
             lines.append(f"  {profile.detector} {profile.type}: " + flip_text(profile))
