@@ -1,7 +1,7 @@
 """A video's face crops as each detector saw them under each level, recomputed on demand through the run's own
-pipeline: the face cache (a hit for any video the run scored, unless the cache was cleared) and the same
-perturbation stage with the same seed, so the pixels are those the detector was fed (then fitted to its input
-size). Nothing is read from outside the run's dataset root: a video path of videos.jsonl that leads elsewhere
+pipeline: the face cache (a hit for any video the run scored, unless the cache was cleared), the perturbed-crop
+cache when the run kept one (`--cache-perturbed`), else the same perturbation stage with the same seed, so the
+pixels are those the detector was fed (then fitted to its input size). Nothing is read from outside the run's dataset root: a video path of videos.jsonl that leads elsewhere
 (edited, or a symlink out) is refused.
 """
 from __future__ import annotations
@@ -22,9 +22,11 @@ from reports.run_files import INPUTS_FILE
 
 from ..config import RunConfig, VideoSettings
 from ..inference.models import fit_to_input
+from ..inference.score_cache import level_fingerprint
 from ..pipeline.face_cache import FaceCache
 from ..pipeline.face_detectors import make_detector
 from ..pipeline.perturb import perturb_level, redetects
+from ..pipeline.perturbed_cache import PerturbedCache
 from .safe_files import inside
 
 __all__ = ["CropError", "RunVideos", "CropRenderer", "video_path"]
@@ -128,9 +130,17 @@ class CropRenderer:
         if crops.status != "ok":
             raise CropError(f"no face crops: {crops.message or crops.status}")
         seed = perturbations.seed_for(settings.seed, video_id, level)
-        with tempfile.TemporaryDirectory(prefix="dfbench-serve-") as workdir:
-            result = perturb_level(item, crops, level, lvl.split_by_stage(settings.apply_at), seed, settings, cache,
-                                   face_detector, Path(workdir))
+        parts = lvl.split_by_stage(settings.apply_at)
+        result = None
+        if settings.cache_perturbed and not all(part.is_identity for part in parts.values()):
+            # The run kept its perturbed crops (`--cache-perturbed`): the stored entry, as the run loaded it.
+            faces_key = cache.key(path, settings.num_frames, settings.faces)
+            stored = PerturbedCache(run.cache_root)
+            result = stored.load(stored.key(faces_key, level_fingerprint(lvl, settings.apply_at), seed,
+                                            settings.faces.context))
+        if result is None:
+            with tempfile.TemporaryDirectory(prefix="dfbench-serve-") as workdir:
+                result = perturb_level(item, crops, level, parts, seed, settings, cache, face_detector, Path(workdir))
         if result.status != "ok" or result.faces is None:
             raise CropError(result.message or result.status)
         return strip_png(fit_to_input(result.faces, run.input_sizes[detector]))
