@@ -6,7 +6,6 @@ error, so the home page shows it and the run page explains it instead of raising
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,7 +96,3 @@ class RunCatalog:
             self.refresh()
             run = self._runs.get(run_id)
         return summarise(run_id, run.dir) if run is not None else None
-
-    def roots(self) -> list[Path]:
-        """Folders whose files the app may serve: the run folders themselves (resolved)."""
-        return [Path(os.path.realpath(run.dir)) for run in self._runs.values()]
