@@ -21,6 +21,7 @@ LAYERS = (
     ("benchmarks.pipeline",),
     ("benchmarks.execution",),
     ("benchmarks.runner", "benchmarks.training", "benchmarks.prediction"),
+    ("benchmarks.serve",),
     ("benchmarks.cli", "benchmarks.__main__"),
 )
 # Leaf packages and what each may import of the project.
