@@ -34,6 +34,9 @@ _REGISTRY: dict[str, tuple[str | Factory, str]] = {
     "efficientnet-lstm": ("detectors.zoo:create_efficientnet_lstm",
                           "EfficientNet-B1 + LSTM(512 x 2) clip model, 240x240, ImageNet norm; weights: "
                           "deepfake_detector .pth or .safetensors"),
+    "clip-probe": ("detectors.clip_probe:create_clip_probe",
+                   "CLIP ViT image encoder + linear probe (UniversalFakeDetect, Ojha et al. CVPR 2023; default "
+                   "ViT-L/14), 224 px, CLIP norm; weights: its checkpoint, or fc_weights.pth + --backbone-weights"),
     "xception": ("detectors.zoo:create_xception",
                  "Xception (FaceForensics++ baseline), 299x299, mean=std=0.5; weights: deepfake_detector / "
                  "DeepfakeBench .pth or .safetensors"),
