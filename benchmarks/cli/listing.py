@@ -26,6 +26,9 @@ def print_protocols() -> None:
         print(f"  source: {protocol.source}")
         for key, value in protocol.settings.items():
             print(f"  {key} = {_setting(value)}")
+        print(f"  headline: {protocol.headline}-level AUC")
+        for name, wanted in protocol.detector_input.items():
+            print(f"  input of {name}: " + ", ".join(f"{k} {_setting(v)}" for k, v in wanted.items()))
         for deviation in protocol.deviations:
             print(f"  deviates: {deviation}")
         print()
