@@ -7,7 +7,8 @@ SAMPLINGS = ("even", "linspace", "first", "every:K")
 
 
 def sample_indices(total: int, n: int) -> list[int]:
-    """Evenly spaced frame indices (DeepfakeBench protocol); all frames when the video is short."""
+    """Evenly spaced frame indices, `np.linspace(0, n, k, endpoint=False)` (deepfake_detector's sampling; DeepfakeBench's
+    includes the last frame: `linspace_indices`); all frames when the video is short."""
     if total <= 0 or n <= 0:
         return []
     if total <= n:
