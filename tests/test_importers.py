@@ -210,3 +210,18 @@ def test_import_round_trips_then_score_in_a_run(sbi, ufd, tmp_path, capsys):
     for name, path in out.items():
         assert manifest["detectors"][name]["sha256"] == detectors.sha256_file(path)
     assert manifest["detectors"]["clip-probe"]["input"]["normalisation"]["std"] == pytest.approx(CLIP_NORM["std"])
+
+
+def test_a_probes_score_cache_identity_follows_its_backbone_file(ufd, tmp_path):
+    """Same probe, same backbone path, other backbone content: cached scores must not be reused."""
+    from benchmarks.inference.score_cache import detector_fingerprint
+
+    visual, w, b, folder = ufd
+    backbone = tmp_path / "clip.pt"
+    prints = []
+    for scale in (1.0, 0.5):
+        torch.save({k: v * scale for k, v in visual.items()}, backbone)
+        det = detectors.create("clip-probe", weights=folder / "fc_weights.pth", backbone_weights=backbone)
+        options = {"backbone_weights": str(backbone)}
+        prints.append(detector_fingerprint("clip-probe", det, options, detectors.input_contract(det)))
+    assert None not in prints and prints[0] != prints[1]
