@@ -88,7 +88,7 @@ class FaceSettings:
     margin: float = 1.3  # face crop side = margin * max(box w, box h) (DeepfakeBench scale)
     context: float = 1.5  # stored crop = context * face crop, room for rotations
     crop_size: int = 384  # stored context crop side; inner face crop = crop_size / context
-    sampling: str = "even"  # frame sampling: "even", "first" or "every:K" (see `sampling.select_indices`)
+    sampling: str = "even"  # frame sampling: "even", "linspace", "first" or "every:K" (`sampling.select_indices`)
     no_face: str = "skip"  # "skip": status no_face; "center": fall back to a centred crop of the frame
     detect_every: int = 1  # run the detector on every k-th sampled frame (and the last); interpolate between
     smooth: int = 1  # moving-average window (sampled frames) over box centres and sizes within a track; 1 = off

@@ -23,11 +23,14 @@ import perturbations
 from .config import FaceSettings, RunConfig
 
 __all__ = ["Protocol", "PROTOCOLS", "names", "get", "configure", "apply", "differences", "record", "value_of", "check",
-           "FACES_PREFIX", "DATASET_SETTINGS"]
+           "input_differences", "FACES_PREFIX", "DATASET_SETTINGS", "HEADLINES"]
 
 FACES_PREFIX = "faces."  # settings key prefix for a FaceSettings field
 DATASET_SETTINGS = ("split", "dataset_options")  # dropped when the user picks another dataset than the preset's
 DF_WRITE_BACK = "xvid+h264"  # the DeeperForensics code's --via_xvid: frames written to XVID .avi, then ffmpeg to .mp4
+HEADLINES = ("video", "frame")  # the AUC a source reports: over video scores, or over all frames (metrics.json: both)
+HALF = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,17 @@ class Protocol:
     source: str  # paper and code repository the settings were read from
     settings: Mapping[str, Any]  # RunConfig field (or faces.FIELD) -> value
     deviations: tuple[str, ...] = field(default=())  # what this suite still does differently from the source
+    headline: str = "video"  # the AUC the source's tables report (HEADLINES); metrics.json has both
+    # How the source fed its detectors, per registry name: input_size, normalisation {mean, std}, clip_frames. A
+    # preset never changes how a model is fed (that belongs to its weights' card): the run records where a detector's
+    # own input contract differs from the source's (`input_differences`).
+    detector_input: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(self, "detector_input", MappingProxyType(dict(self.detector_input)))
+        if self.headline not in HEADLINES:
+            raise ValueError(f"protocol preset '{self.name}': headline must be one of {HEADLINES}")
 
 
 DFDC_REFERENCE = Protocol(
@@ -104,8 +115,94 @@ LIPFORENSICS = Protocol(
     ),
 )
 
+FFPP_TEST = {"dataset": "ffpp", "split": "test",
+             "dataset_options": {"compression": "c23", "methods": "Deepfakes,FaceSwap,Face2Face,NeuralTextures"}}
+
+DEEPFAKEBENCH = Protocol(
+    name="deepfakebench",
+    description="DeepfakeBench's test protocol: FaceForensics++ c23 test split (its four methods), 32 frames per video "
+                "from first to last frame, face crop 1.3x, inputs 256 px normalised with mean = std = 0.5, frame-level "
+                "AUC as the headline and video AUC = mean of frame P(fake)",
+    source="Z. Yan et al., 'DeepfakeBench: A Comprehensive Benchmark of Deepfake Detection' (NeurIPS 2023 Datasets "
+           "and Benchmarks); code github.com/SCLBD/DeepfakeBench (preprocessing/preprocess.py: fixed_num_frames "
+           "np.linspace(0, n - 1, 32, endpoint=True), dlib largest face, 5-point alignment at scale 1.3, 256 px; "
+           "preprocessing/config.yaml num_frames 32; training/config/detector/xception.yaml, meso4.yaml, "
+           "efficientnetb4.yaml: frame_num test 32, resolution 256, mean/std 0.5, compression c23, test_dataset "
+           "FaceForensics++; training/metrics/utils.py get_test_metrics: frame AUC, video AUC = mean per video)",
+    settings={**FFPP_TEST, "num_frames": 32, "faces.sampling": "linspace", "faces.margin": 1.3, "aggregate": "mean"},
+    headline="frame",
+    detector_input={name: {"input_size": 256, "normalisation": HALF} for name in ("meso", "meso4", "xception",
+                                                                                  "efficientnet")},
+    deviations=(
+        "faces: CenterFace (threshold 0.5, largest face tracked) instead of dlib's frontal detector (largest face)",
+        "alignment: DeepfakeBench warps each face onto a 5-point template (eyes, nose, mouth corners from dlib's 81 "
+        "landmarks; skimage similarity transform, scale 1.3, 256 px); this suite has no landmark detector and cuts "
+        "a square of 1.3x the box, unrotated",
+        "frames without a face: DeepfakeBench drops the frame (a video may keep fewer than 32); here a lost face keeps "
+        "the tracked or interpolated box",
+        "detector inputs: the 256 px / mean = std = 0.5 of its xception, meso4, meso4Inception and efficientnetb4 "
+        "configs (checked per detector, listed when different); other DeepfakeBench configs differ (sbi.yaml: "
+        "ImageNet mean/std; clip.yaml: 224 px)",
+        "levels: DeepfakeBench has no test-time perturbation module; the levels given (default heavy) are this suite's",
+    ),
+)
+
+FFPP = Protocol(
+    name="ffpp",
+    description="FaceForensics++'s released detection code: c23 test split (four methods), a square face crop of "
+                "1.3x the detected box, no alignment, XceptionNet at 299 px with mean = std = 0.5, softmax class 1 = "
+                "fake, frame-level predictions",
+    source="A. Rössler et al., 'FaceForensics++: Learning to Detect Manipulated Facial Images' (ICCV 2019); code "
+           "github.com/ondyari/FaceForensics (classification/detect_from_video.py: dlib frontal detector, "
+           "get_boundingbox scale=1.3 square around the box centre, clipped at the frame; classification/dataset/"
+           "transform.py xception_default_data_transforms: Resize 299, Normalize 0.5/0.5; dataset/splits/test.json)",
+    settings={**FFPP_TEST, "faces.margin": 1.3, "aggregate": "mean"},
+    headline="frame",
+    detector_input={"xception": {"input_size": 299, "normalisation": HALF}},
+    deviations=(
+        "frames: detect_from_video.py scores every frame from frame 0; the paper does not state how many frames per "
+        "test video its tables use, so the preset sets none: --frames (default 32, evenly spaced) is the run's; "
+        "--sampling first --frames N scores the first N frames as the script does",
+        "faces: CenterFace (threshold 0.5, largest face tracked) instead of dlib's frontal detector (its first "
+        "detection); the paper's models were trained on Face2Face-tracker crops (classification/README.md)",
+        "crop at the frame border: the reference shrinks the square to stay inside the frame, this suite mirrors "
+        "the pixels past the edge",
+        "video score: the reference gives frame predictions only; the video score here is the mean of frame P(fake)",
+        "levels: the paper compares compression levels (raw, c23, c40: --compression), not perturbations; the levels "
+        "given (default heavy) are this suite's",
+    ),
+)
+
+CS188 = Protocol(
+    name="cs188",
+    description="the UCLA CS188 course study the MesoNet and ResNet-LSTM seeds come from: Celeb-DF v2 test list, "
+                "20 evenly spaced frames, whole frames perturbed (none, flip/rotate, heavy imgaug) and faces found "
+                "again, crop 1.3x, video score = mean of frame sigmoids, sequence models read the 20 crops as one clip",
+    source="the study's 3-tier Celeb-DF table and its code base 'deepfake_detector' (github.com/CatoGit/Comparing-"
+           "the-Performance-of-Deepfake-Detection-Methods-on-Benchmark-Datasets: dfdetector.py benchmark, "
+           "datasets.py np.linspace(0, n, 20, endpoint=False), pretrained_mods/*.py input sizes and normalisation), "
+           "as digested in the project's field notes (docs/protocol.md#cs188)",
+    settings={"dataset": "celebdf", "split": "test", "num_frames": 20, "faces.sampling": "even", "faces.margin": 1.3,
+              "aggregate": "mean", "levels": ("none", "flip", "heavy"), "apply_at": "frame"},
+    headline="video",
+    detector_input={"meso": {"input_size": 256, "normalisation": HALF},
+                    "xception": {"input_size": 299, "normalisation": HALF},
+                    "resnet-lstm": {"input_size": 224, "normalisation": IMAGENET, "clip_frames": 20},
+                    "efficientnet-lstm": {"input_size": 240, "normalisation": IMAGENET, "clip_frames": 20}},
+    deviations=(
+        "faces: CenterFace (threshold 0.5, largest face tracked) instead of RetinaFace ResNet-50 (confidence > 0.9)",
+        "crop: a square of 1.3x the longer box side; the reference widens width and height by 30% each and resizes "
+        "the rectangle to the detector's input (aspect ratio not kept)",
+        "levels: flip and heavy are this suite's reconstruction of the study's tiers; the study did not publish the "
+        "flip probability or the rotation angle (docs/perturbations.md)",
+        "detector inputs: the published MesoNet Keras weights take [0, 1] inputs, not the deepfake_detector port's "
+        "mean = std = 0.5 (listed as a difference; each model is fed as its weights were trained)",
+    ),
+)
+
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({p.name: p for p in (DEEPERFORENSICS, LIPFORENSICS,
-                                                                           DFDC_REFERENCE)})
+                                                                           DFDC_REFERENCE, DEEPFAKEBENCH, FFPP,
+                                                                           CS188)})
 
 
 def names() -> list[str]:
@@ -173,15 +270,34 @@ def differences(config: RunConfig, protocol: Protocol) -> dict[str, dict[str, An
     return found
 
 
-def record(config: RunConfig) -> dict[str, Any] | None:
-    """The manifest's `protocol_preset` entry: which preset, its source, settings and known deviations, and the
-    settings this run changed (None without a preset)."""
+def input_differences(protocol: Protocol, contracts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{detector: {key: {"preset": value, "detector": value}}} where a detector's input contract (`detectors.
+    input_contract`) differs from how the source fed that detector; detectors the source did not use are absent."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, contract in contracts.items():
+        for key, wanted in protocol.detector_input.get(name, {}).items():
+            actual = contract.get(key)
+            if key == "normalisation" and actual is not None:  # float32 round trips: compare to 1e-6
+                same = all(abs(a - b) <= 1e-6 for k in ("mean", "std") for a, b in zip(actual[k], wanted[k]))
+            else:
+                same = actual == wanted
+            if not same:
+                found.setdefault(name, {})[key] = {"preset": _plain(wanted), "detector": actual}
+    return found
+
+
+def record(config: RunConfig, contracts: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The manifest's `protocol_preset` entry: which preset, its source, settings, headline AUC, detector inputs and
+    known deviations, the settings this run changed, and (given the detectors' input `contracts`) where a
+    detector is fed otherwise than the source fed it (None without a preset)."""
     if config.protocol is None:
         return None
     protocol = get(config.protocol)
     return {"name": protocol.name, "description": protocol.description, "source": protocol.source,
-            "settings": {k: _plain(v) for k, v in protocol.settings.items()}, "deviations": list(protocol.deviations),
-            "overrides": differences(config, protocol)}
+            "settings": {k: _plain(v) for k, v in protocol.settings.items()}, "headline": protocol.headline,
+            "detector_input": {k: dict(v) for k, v in protocol.detector_input.items()},
+            "deviations": list(protocol.deviations), "overrides": differences(config, protocol),
+            "input_differences": input_differences(protocol, contracts or {})}
 
 
 def _plain(value: Any) -> Any:

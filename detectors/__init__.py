@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import named_weights
 from .errors import CheckpointError, DetectorLoadError, load_error
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ _REGISTRY: dict[str, tuple[str | Factory, str]] = {
     "efficientnet-lstm": ("detectors.zoo:create_efficientnet_lstm",
                           "EfficientNet-B1 + LSTM(512 x 2) clip model, 240x240, ImageNet norm; weights: "
                           "deepfake_detector .pth or .safetensors"),
+    "clip-probe": ("detectors.clip_probe:create_clip_probe",
+                   "CLIP ViT image encoder + linear probe (UniversalFakeDetect, Ojha et al. CVPR 2023; default "
+                   "ViT-L/14), 224 px, CLIP norm; weights: its checkpoint, or fc_weights.pth + --backbone-weights"),
     "xception": ("detectors.zoo:create_xception",
                  "Xception (FaceForensics++ baseline), 299x299, mean=std=0.5; weights: deepfake_detector / "
                  "DeepfakeBench .pth or .safetensors"),
@@ -59,7 +63,9 @@ _LAZY = {
     "sha256_file": "detectors.checkpoints:sha256_file",
 }
 
-__all__ = ["DEMO_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "create", "default_weights", "describe",
+NAMED_WEIGHTS = named_weights.NAMED_WEIGHTS  # shipped weight files by name (`create("meso", weights="Meso...")`)
+
+__all__ = ["DEMO_WEIGHTS", "NAMED_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "create", "default_weights", "describe",
            "register", "unregister", *_LAZY]
 
 
@@ -130,12 +136,18 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
            **options: Any) -> "DetectorProtocol":
     """Build detector `name` from `weights` (format sniffed from content), or random if asked.
 
+    `weights` is a file path or the name of a shipped weight file (`named_weights`, e.g. "MesoInception_DF" for
+    `meso`): a name loads that file exactly as its path would.
+
     Raises CheckpointError when no weights are given without `random_init`, or when the weights do
     not belong to this detector; options (e.g. `seed` for random init) go to the factory. Any other failure of
     a plug-in's or registered detector's own code (its module's import, a syntax error, its constructor) is a
     one-line `DetectorLoadError` naming the detector and the file.
     """
     _check_name(name)
+    # Built-in detectors: a shipped name for another detector is refused by name; others get the file as it is.
+    built_in = name in _REGISTRY and _BUILT_IN.get(name) == _REGISTRY[name][0]
+    weights = named_weights.resolve(weights, name if built_in else None)
     if name.startswith(TIMM_PREFIX):
         det = _resolve(TIMM_FACTORY)(name, weights, random_init, **options)
     elif _is_plugin(name):

@@ -10,6 +10,12 @@ Recognised (after `module.` prefixes are stripped):
   `meso4`, `meso4Inception`, `xception`, `efficientnetb4` (efficientnet_pytorch names). Two-class softmax heads with
   fake = class 1 become one logit z1 - z0 (same P(fake) as softmax). DeepfakeBench's configs feed 256 px crops
   normalised with mean = std = 0.5 (recorded in the card; assumption from its default configs).
+* Self-blended images (github.com/mapooon/SelfBlendedImages, `src/inference/model.py`): `Detector.net` is
+  efficientnet_pytorch's EfficientNet-B4 (`net._conv_stem`, `net._blocks.i.*`, `net._fc` with 2 classes), saved as
+  {"model": state_dict, "optimizer", "epoch"}; the `efficientnet` detector at 380 px, no normalisation.
+* UniversalFakeDetect (github.com/WisconsinAIVision/UniversalFakeDetect, `models/clip_models.py`, `validate.py`):
+  CLIPModel = OpenAI CLIP (`model.visual.*`) + `fc` Linear(768, 1); its published `fc_weights.pth` holds the fc
+  alone (`weight`, `bias`), the backbone then comes from backbone_weights. The `clip-probe` detector.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from .base import CheckpointError
 Tensor = torch.Tensor
 
 
-def _binary_from_two_class(w: Tensor, b: Tensor, path) -> tuple[Tensor, Tensor]:
+def binary_from_two_class(w: Tensor, b: Tensor, path) -> tuple[Tensor, Tensor]:
     if w.shape[0] == 1:
         return w, b
     if w.shape[0] != 2:
@@ -33,6 +39,12 @@ def _binary_from_two_class(w: Tensor, b: Tensor, path) -> tuple[Tensor, Tensor]:
 
 def layout(state: dict[str, Tensor]) -> str:
     keys = set(state)
+    if "net._conv_stem.weight" in keys and "net._fc.weight" in keys:
+        return "sbi-efficientnetb4"
+    if "model.visual.class_embedding" in keys and "fc.weight" in keys:
+        return "ufd-clip"
+    if keys == {"weight", "bias"} and state["weight"].ndim == 2 and state["weight"].shape[0] in (1, 2):
+        return "ufd-probe"   # UniversalFakeDetect's published fc_weights.pth: the linear probe alone
     if any(k.startswith("backbone.") for k in keys):
         if "backbone.Incption1_conv1.weight" in keys:
             return "dfbench-meso4Inception"
@@ -57,7 +69,8 @@ def layout(state: dict[str, Tensor]) -> str:
 LAYOUT_DETECTOR = {
     "dfdet-mesoinception4": "meso", "dfdet-resnet-lstm": "resnet-lstm", "dfdet-efficientnet-lstm":
     "efficientnet-lstm", "dfdet-xception": "xception", "dfbench-meso4Inception": "meso", "dfbench-meso4": "meso4",
-    "dfbench-xception": "xception", "dfbench-efficientnetb4": "efficientnet",
+    "dfbench-xception": "xception", "dfbench-efficientnetb4": "efficientnet", "sbi-efficientnetb4": "efficientnet",
+    "ufd-clip": "clip-probe", "ufd-probe": "clip-probe",
 }
 
 _DFDET = "deepfake_detector {what} state_dict {name} (torch pickle, loaded weights_only); one logit, fake=1; " \
@@ -65,6 +78,17 @@ _DFDET = "deepfake_detector {what} state_dict {name} (torch pickle, loaded weigh
 _DFBENCH = "DeepfakeBench {what} checkpoint {name} (loaded weights_only; two-class head converted to one logit " \
            "z_fake - z_real); input 256 px, mean=std=0.5 as in DeepfakeBench configs; DeepfakeBench is CC BY-NC 4.0"
 DFBENCH_NORM = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+# SBI (github.com/mapooon/SelfBlendedImages, src/inference/inference_video.py): `img / 255` straight into the
+# network, softmax(1)[:, 1] = P(fake); crops resized to 380 x 380 (preprocess.py extract_frames image_size).
+_SBI = "self-blended images (Shiohara & Yamasaki, CVPR 2022) EfficientNet-B4 checkpoint {name} (efficientnet_pytorch " \
+       "names, loaded weights_only; two-class head converted to one logit z_fake - z_real); input 380 px RGB in " \
+       "[0, 1], no normalisation, as in its inference code; SBI code is research-only (its LICENSE)"
+SBI_NORM = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+# UniversalFakeDetect (github.com/WisconsinAIVision/UniversalFakeDetect, validate.py): CLIP mean/std, 224 px
+# centre crop, sigmoid(fc(encode_image(x))) = P(fake) (label 1 = fake).
+_UFD = "UniversalFakeDetect (Ojha, Li & Lee, CVPR 2023) CLIP linear probe {name} ({what}; loaded weights_only); " \
+       "one logit, fake=1; input {size} px, CLIP normalisation, as in its validate.py"
+CLIP_NORM = {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]}
 
 # deepfake_detector trained and tested its LSTMs on sequences of 20 face crops (np.linspace over the video), 5 on
 # DFDC "because of dataset size" (dfdetector.py benchmark/train_method, datasets.py); its weight files are named
@@ -97,6 +121,20 @@ def convert(state: dict[str, Tensor], path) -> tuple[str, dict[str, Tensor], str
     if kind == "dfdet-xception":
         return "xception-legacy", _xception(state, "", path), _DFDET.format(what="Xception", name=name), {}, \
             "deepfake_detector-pth"
+    if kind == "sbi-efficientnetb4":
+        hints = {"input_size": 380, "normalisation": SBI_NORM, "variant": "tf_efficientnet_b4", "static_same": 380}
+        return "efficientnet:tf_efficientnet_b4:static-same380", _sbi_effb4(state, path), _SBI.format(name=name), \
+            hints, "sbi-pth"
+    if kind == "ufd-clip":
+        arch, out = _ufd(state, path)
+        size = clip_dims(out, path)["image_size"]
+        return arch, out, _UFD.format(name=name, what="CLIP visual tower + fc", size=size), \
+            {"input_size": size, "normalisation": CLIP_NORM}, "ufd-pth"
+    if kind == "ufd-probe":
+        w, b = binary_from_two_class(state["weight"], state["bias"], path)
+        return f"clip-probe-head:{w.shape[1]}", {"fc.weight": w, "fc.bias": b}, \
+            _UFD.format(name=name, what="the fc layer alone; backbone from backbone_weights", size=224), \
+            {"normalisation": CLIP_NORM}, "ufd-pth"
     if kind.startswith("dfbench-"):
         what = kind[len("dfbench-"):]
         prov = _DFBENCH.format(what=what, name=name)
@@ -115,7 +153,8 @@ def convert(state: dict[str, Tensor], path) -> tuple[str, dict[str, Tensor], str
     raise CheckpointError(
         f"{path}: unrecognised state_dict layout (first keys {list(state)[:4]}); expected the deepfake_detector "
         f"MesoInception4 layout (inception1.conv1.weight, ...), its ResNetLSTM / EfficientNetB1LSTM / Xception, "
-        f"or a DeepfakeBench meso4 / meso4Inception / xception / efficientnetb4 checkpoint (backbone.*)")
+        f"a DeepfakeBench meso4 / meso4Inception / xception / efficientnetb4 checkpoint (backbone.*), an SBI "
+        f"EfficientNet-B4 (net._conv_stem ...), or a UniversalFakeDetect CLIP model (model.visual.*, fc) or fc_weights")
 
 
 # --- deepfake_detector ----------------------------------------------------------------------------------------
@@ -147,7 +186,7 @@ def _xception(state: dict[str, Tensor], prefix: str, path) -> dict[str, Tensor]:
         k = re.sub(r"^last_linear\.(1\.)?", "fc.", k)
         out[k] = v
     if "fc.weight" in out:
-        out["fc.weight"], out["fc.bias"] = _binary_from_two_class(out["fc.weight"], out["fc.bias"], path)
+        out["fc.weight"], out["fc.bias"] = binary_from_two_class(out["fc.weight"], out["fc.bias"], path)
     return {f"net.{k}": v for k, v in out.items()}
 
 
@@ -171,7 +210,7 @@ def _conv_nobias(dst: dict, ours: str, src: dict, theirs: str) -> None:
 
 def _head(dst: dict, src: dict, path) -> None:
     dst["fc1.weight"], dst["fc1.bias"] = src["fc1.weight"], src["fc1.bias"]
-    dst["fc2.weight"], dst["fc2.bias"] = _binary_from_two_class(src["fc2.weight"], src["fc2.bias"], path)
+    dst["fc2.weight"], dst["fc2.bias"] = binary_from_two_class(src["fc2.weight"], src["fc2.bias"], path)
 
 
 def _dfbench_meso4(state: dict[str, Tensor], path) -> dict[str, Tensor]:
@@ -217,39 +256,86 @@ def block_positions(depths=B4_STAGE_DEPTHS) -> list[tuple[int, int]]:
     return [(s, j) for s, d in enumerate(depths) for j in range(d)]
 
 
-def _dfbench_effb4(state: dict[str, Tensor], path) -> dict[str, Tensor]:
-    """efficientnet_pytorch names -> timm tf_efficientnet_b4 names (same modules, same order)."""
-    src = _strip(state, "backbone.")
+def efficientnet_pytorch_to_timm(src: dict[str, Tensor], path, prefix: str = "efficientnet.") -> dict[str, Tensor]:
+    """efficientnet_pytorch EfficientNet-B4 names under `prefix` -> timm tf_efficientnet_b4 names (`net.*`; same
+    modules, same order). `{prefix}_fc.*`, the head, is the caller's; other keys are kept as they are, for the strict
+    loader to report as unexpected."""
     pos = block_positions()
     out: dict[str, Tensor] = {}
+    top = {f"{prefix}_conv_stem.": "net.conv_stem.", f"{prefix}_bn0.": "net.bn1.",
+           f"{prefix}_conv_head.": "net.conv_head.", f"{prefix}_bn1.": "net.bn2."}
     for k, v in src.items():
-        if k.startswith("adjust_channel."):
-            continue
-        if k.startswith("last_layer."):
-            continue
-        m = re.match(r"efficientnet\._blocks\.(\d+)\.(\w+)\.(.+)", k)
+        m = re.fullmatch(re.escape(prefix) + r"_blocks\.(\d+)\.(\w+)\.(.+)", k)
         if m:
             i, mod, rest = int(m.group(1)), m.group(2), m.group(3)
             if i >= len(pos):
                 raise CheckpointError(f"{path}: efficientnetb4 block {i} beyond the 32 of EfficientNet-B4")
-            is_ir = f"efficientnet._blocks.{i}._expand_conv.weight" in src
+            is_ir = f"{prefix}_blocks.{i}._expand_conv.weight" in src
             table = _IR if is_ir else _DS
             if mod not in table:
                 raise CheckpointError(f"{path}: unexpected efficientnet_pytorch module {k}")
             s, j = pos[i]
             out[f"net.blocks.{s}.{j}.{table[mod]}.{rest}"] = v
             continue
-        top = {"efficientnet._conv_stem.": "net.conv_stem.", "efficientnet._bn0.": "net.bn1.",
-               "efficientnet._conv_head.": "net.conv_head.", "efficientnet._bn1.": "net.bn2."}
         for a, b in top.items():
             if k.startswith(a):
                 out[b + k[len(a):]] = v
                 break
         else:
-            if not k.startswith("efficientnet._fc."):
+            if not k.startswith(f"{prefix}_fc."):
                 out[k] = v   # left for the strict loader to report as unexpected
+    return out
+
+
+def _dfbench_effb4(state: dict[str, Tensor], path) -> dict[str, Tensor]:
+    """efficientnet_pytorch names -> timm tf_efficientnet_b4 names; `last_layer` (2 classes) -> one logit."""
+    src = _strip(state, "backbone.")
+    out = efficientnet_pytorch_to_timm({k: v for k, v in src.items()
+                                        if not k.startswith(("adjust_channel.", "last_layer."))}, path)
     w = src.get("last_layer.weight", src.get("last_layer.1.weight"))
     b = src.get("last_layer.bias", src.get("last_layer.1.bias"))
     if w is not None and b is not None:
-        out["net.classifier.weight"], out["net.classifier.bias"] = _binary_from_two_class(w, b, path)
+        out["net.classifier.weight"], out["net.classifier.bias"] = binary_from_two_class(w, b, path)
     return out
+
+
+# --- self-blended images (SBI) ---------------------------------------------------------------------------------
+
+def _sbi_effb4(state: dict[str, Tensor], path) -> dict[str, Tensor]:
+    """SBI's `Detector.net` is efficientnet_pytorch's EfficientNet-B4 itself: `net._blocks...`, head `net._fc`."""
+    src = _strip(state, "net.")
+    out = efficientnet_pytorch_to_timm(src, path, prefix="")
+    out["net.classifier.weight"], out["net.classifier.bias"] = binary_from_two_class(src["_fc.weight"],
+                                                                                     src["_fc.bias"], path)
+    return out
+
+
+# --- CLIP linear probe (UniversalFakeDetect) ---------------------------------------------------------------------
+
+def clip_dims(visual: dict[str, Tensor], path) -> dict[str, int]:
+    """width, layers, patch, image size and output dimension of an OpenAI-layout CLIP ViT (`visual.*` keys)."""
+    try:
+        width, _, patch, _ = visual["visual.conv1.weight"].shape
+        tokens = visual["visual.positional_embedding"].shape[0]
+        output = visual["visual.proj"].shape[1]
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: CLIP visual tower lacks or misshapes {exc}") from None
+    layers = len({k.split(".")[3] for k in visual if k.startswith("visual.transformer.resblocks.")})
+    grid = round((tokens - 1) ** 0.5)
+    if grid * grid + 1 != tokens or layers == 0:
+        raise CheckpointError(f"{path}: CLIP visual tower with {tokens} position embeddings and {layers} blocks")
+    return {"width": int(width), "layers": layers, "patch": int(patch), "image_size": grid * int(patch),
+            "output": int(output)}
+
+
+def clip_architecture(dims: dict[str, int]) -> str:
+    return "clip-vit:w{width}-l{layers}-p{patch}-s{image_size}-o{output}".format(**dims)
+
+
+def _ufd(state: dict[str, Tensor], path) -> tuple[str, dict[str, Tensor]]:
+    """UniversalFakeDetect's CLIPModel: `model.visual.*` (OpenAI CLIP names) + `fc` (one logit, fake=1); the text
+    tower (`model.transformer.*`, `model.token_embedding` ...) is not used for images and is dropped."""
+    visual = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.visual.")}
+    out = {**visual, "fc.weight": state["fc.weight"], "fc.bias": state["fc.bias"]}
+    out["fc.weight"], out["fc.bias"] = binary_from_two_class(out["fc.weight"], out["fc.bias"], path)
+    return clip_architecture(clip_dims(visual, path)), out

@@ -247,6 +247,11 @@ def _preset_lines(preset: dict | None) -> list[str]:
                         for key, o in preset["overrides"].items())
     lines = [f"- protocol preset: **{preset['name']}**: {preset['description']}. Source: {preset['source']}",
              f"  - settings changed from the preset: {changed or 'none'}"]
+    if preset.get("headline"):  # runs before issue 18 have no headline or detector inputs
+        lines.append(f"  - the source reports {preset['headline']}-level AUC (metrics.json has video and frame AUC)")
+    lines += [f"  - detector `{name}` is fed otherwise than the source fed it: "
+              + "; ".join(f"{key} `{d['detector']}` instead of `{d['preset']}`" for key, d in found.items())
+              for name, found in preset.get("input_differences", {}).items()]
     lines += [f"  - deviation from the source: {d}" for d in preset.get("deviations", [])]
     return lines
 

@@ -42,6 +42,7 @@ FRAMES = 2                    # per video, for every adapter and dataset (one fa
 LEVELS = ("none", "flip")
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 PLUGIN = "e2e_plugins.tiny:TinyDetector"
 
 
@@ -70,6 +71,10 @@ ADAPTERS = [
     Adapter("efficientnet-lstm", 240, True, IMAGENET, "efficientnet-b1-lstm", ("240x240", "ImageNet norm", "clip")),
     Adapter("xception", 299, False, HALF, "xception-legacy", ("299x299", "mean=std=0.5")),
     Adapter("timm:resnet18", 224, False, IMAGENET, "timm:resnet18", ("resnet18",)),
+    # a CLIP ViT of OpenAI's layout at 64 px instead of ViT-L/14 (304 M parameters); the default is checked in
+    # tests/test_importers.py
+    Adapter("clip-probe", 64, False, CLIP, "clip-vit:w64-l2-p16-s64-o32", ("ViT-L/14", "CLIP norm"),
+            options=("--detector-option", "variant=clip-vit:w64-l2-p16-s64-o32")),
     Adapter(PLUGIN, 64, False, None, "tiny-linear", ("plug-in", PLUGIN), demo_videos=4),
 ]
 IDS = ["plugin" if a.name == PLUGIN else a.name for a in ADAPTERS]

@@ -178,7 +178,7 @@ def test_unknown_preset_is_one_line_with_a_suggestion(capsys):
     assert main(["run", "--protocol", "dfdc-referense"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: unknown protocol preset 'dfdc-referense'; did you mean 'dfdc-reference'? presets: "
-                   "deeperforensics, lipforensics, dfdc-reference"]
+                   "deeperforensics, lipforensics, dfdc-reference, deepfakebench, ffpp, cs188"]
 
 
 def test_python_callers_override_and_the_record_says_so():

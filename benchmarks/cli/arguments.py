@@ -75,7 +75,8 @@ def add_face_args(p: argparse.ArgumentParser, default_frames: int = 32) -> None:
     p.add_argument("--no-face", default="skip", choices=NO_FACE_POLICIES,
                    help="video without a face: skip it (default; listed in the report) or score a centre crop")
     p.add_argument("--sampling", default="even",
-                   help="frame sampling: even (default, np.linspace), first (first N), every:K (every K-th frame)")
+                   help="frame sampling: even (default, np.linspace without the end), linspace (first to last frame, "
+                   "DeepfakeBench's), first (first N), every:K (every K-th frame)")
     p.add_argument("--margin", type=positive_float, default=1.3, help="face crop side as a multiple of the face box (default 1.3)")
 
 

@@ -1,5 +1,5 @@
-"""`python -m benchmarks list [protocols]`: the registered detectors, datasets, perturbation levels, step types and
-protocol presets; `list protocols` shows each preset in full (settings, source, known deviations)."""
+"""`python -m benchmarks list [protocols]`: the registered detectors, named weights, datasets, perturbation levels,
+step types and protocol presets; `list protocols` shows each preset in full (settings, source, known deviations)."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +12,8 @@ from .. import protocols
 
 
 def add_parser(subparsers) -> None:
-    listing = subparsers.add_parser("list", help="show registered detectors, datasets, perturbation levels and "
-                                    "protocol presets")
+    listing = subparsers.add_parser("list", help="show registered detectors, named weights, datasets, perturbation "
+                                    "levels and protocol presets")
     listing.add_argument("what", nargs="?", choices=["protocols"],
                          help="protocols: each protocol preset (run --protocol NAME) with its settings, source and "
                          "known deviations")
@@ -26,6 +26,9 @@ def print_protocols() -> None:
         print(f"  source: {protocol.source}")
         for key, value in protocol.settings.items():
             print(f"  {key} = {_setting(value)}")
+        print(f"  headline: {protocol.headline}-level AUC")
+        for name, wanted in protocol.detector_input.items():
+            print(f"  input of {name}: " + ", ".join(f"{k} {_setting(v)}" for k, v in wanted.items()))
         for deviation in protocol.deviations:
             print(f"  deviates: {deviation}")
         print()
@@ -48,6 +51,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {name:18s} {detectors.describe(name)}")
     print(f"  {'timm:<model>':18s} any timm backbone with a binary head (pool, dense 256-128-64, sigmoid)")
     print(f"  {'pkg.module:Class':18s} your own detector implementing the adapter protocol (README)")
+    print("named weights (--weights NAME, shipped with the package; `weights info NAME` for the file):")
+    for name, entry in detectors.NAMED_WEIGHTS.items():
+        print(f"  {name:18s} for {entry.detector}: {entry.description}; {entry.licence}")
     print("datasets:")
     for name in datasets.available():
         print(f"  {name:18s} {datasets.describe(name).removeprefix(name + ': ')}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import benchmarks
 import perturbations
+from detectors import named_weights
 from reports.run_files import DETECTOR_ERROR, read_scores
 from reports.tables import column_label, main_table
 
@@ -67,8 +68,10 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "XVID .avi with OpenCV's settings, then H.264 CRF 23) after each DF step but VC, on the crops "
                      "or, with --apply-at frame, on the sampled frames. Changes DF scores: part of the run's identity")
     run.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
-                     help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); "
-                     "NAME=PATH per detector when several; default: the shipped demo weights on `--dataset demo`")
+                     help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors) or the name of a "
+                     "shipped one (MesoInception_DF, MesoInception_F2F for meso; Meso4_DF, Meso4_F2F for meso4; "
+                     "`list` shows them); NAME=PATH per detector when several; default: the shipped demo weights "
+                     "on `--dataset demo`")
     run.add_argument("--random-init", action="store_true", help="allow untrained detectors (marked in the report)")
     run.add_argument("--backbone-weights", action="append", default=[], metavar="[NAME=]PATH",
                      help="local ImageNet weights for a zoo detector's backbone (never downloaded); without them "
@@ -173,6 +176,8 @@ def main(args: argparse.Namespace) -> int:
                        score_in=args.score_in, actors=args.actors, precision=args.precision,
                        cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout,
                        follow_symlinks=args.follow_symlinks)
+    for value in config.weights.values():
+        named_weights.resolve(value)  # an unknown weights name fails here, before the dataset is read
     if protocol:
         config = follow(config, protocol, typed_dests(build_run_parser, command_argv(args)))
     result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import detectors
+from detectors import named_weights
 
 
 def _options(values: list[str]) -> dict:
@@ -36,7 +37,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_info(args) -> int:
-    ckpt = detectors.load_checkpoint(args.file)
+    ckpt = detectors.load_checkpoint(named_weights.resolve(args.file))
     print(json.dumps({"format": ckpt.format, "architecture": ckpt.architecture, "sha256": ckpt.sha256,
                       "provenance": ckpt.provenance, "tensors": len(ckpt.state_dict), "card": ckpt.card},
                      indent=1, default=str))
@@ -55,5 +56,5 @@ def add_parser(subparsers) -> None:
     imp.add_argument("--note", help="free text appended to the provenance")
     imp.set_defaults(handler=cmd_import)
     info = sub.add_parser("info", help="print a weight file's format, architecture, sha256 and card")
-    info.add_argument("file", type=Path)
+    info.add_argument("file", help="weight file, or the name of a shipped one (`list` shows them)")
     info.set_defaults(handler=cmd_info)

@@ -92,9 +92,11 @@ def detector_fingerprint(name: str, detector, options: dict, contract: dict) -> 
             continue
         if source and os.path.isfile(source):
             sources.append(hashlib.sha256(Path(source).read_bytes()).hexdigest())
-    text = json.dumps({"name": name, "weights": weights.sha256, "architecture": weights.architecture,
-                       "format": weights.format, "options": options, "contract": contract, "sources": sources},
-                      sort_keys=True, default=str)
+    identity = {"name": name, "weights": weights.sha256, "architecture": weights.architecture,
+                "format": weights.format, "options": options, "contract": contract, "sources": sources}
+    if weights.card.get("backbone_weights"):  # a probe on a separate backbone file (clip-probe): its sha256 counts
+        identity["backbone"] = weights.card["backbone_weights"]
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

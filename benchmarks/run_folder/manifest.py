@@ -67,7 +67,7 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
         "seed": config.seed,
         "protocol": PROTOCOL.format(num_frames=config.num_frames, sampled=_sampled(config.faces.sampling),
                                     aggregate=config.aggregate, **config.faces.__dict__),
-        **({"protocol_preset": preset} if (preset := protocols.record(config)) else {}),
+        **({"protocol_preset": preset} if (preset := protocols.record(config, _contracts(models))) else {}),
         "deviations": run_deviations(config, models),  # what still differs from the reference code (docs/deviations.md)
         "dataset": {**description, "fingerprint": dataset.fingerprint()},
         "detectors": {name: {"input_size": det.input_size, "input": detectors.input_contract(det), **vars(det.weights)}
@@ -82,10 +82,17 @@ def build_manifest(config: RunConfig, dataset, items, models: dict, cache_root: 
     }
 
 
+def _contracts(models: dict) -> dict:
+    """Each detector's input contract (size, normalisation, clip length), which a protocol preset is checked against."""
+    return {name: detectors.input_contract(det) for name, det in models.items()}
+
+
 def _sampled(sampling: str) -> str:
     """How the frames were chosen, in the words of the protocol text (`sampling.select_indices`)."""
     if sampling == "even":
         return "evenly spaced (np.linspace(0, n, k, endpoint=False))"
+    if sampling == "linspace":
+        return "evenly spaced from the first to the last frame (np.linspace(0, n - 1, k, endpoint=True))"
     if sampling == "first":
         return "consecutive from the first frame"
     return f"sampled by '{sampling}' (every K-th frame from the first, at most that many)"
