@@ -17,7 +17,7 @@ import importlib
 from benchmarks import binding  # noqa: F401  (first: the siblings' generic names mean this project's packages)
 
 __all__ = ["RunConfig", "RunResult", "run", "report", "TrainConfig", "train", "build_baseline", "load_baseline",
-           "check", "verdict_table"]
+           "check", "verdict_table", "protocol_differences", "protocol_mismatch"]
 
 LAZY = {
     "RunConfig": "benchmarks.config:RunConfig",
@@ -30,6 +30,8 @@ LAZY = {
     "load_baseline": "benchmarks.metrics.gate:load_baseline",
     "check": "benchmarks.metrics.gate:check",
     "verdict_table": "benchmarks.metrics.gate:verdict_table",
+    "protocol_differences": "benchmarks.metrics.gate:protocol_differences",
+    "protocol_mismatch": "benchmarks.metrics.gate:protocol_mismatch",
 }
 
 

@@ -22,7 +22,7 @@ from reports.run_files import MANIFEST_FILE, read_json
 
 from .config import RunConfig, default_runs_dir
 
-__all__ = ["check_run", "check_detectors", "check_files", "check_output"]
+__all__ = ["check_run", "check_detectors", "check_dataset", "check_file", "check_files", "check_output"]
 
 
 def check_run(config: RunConfig) -> list[str]:
@@ -32,9 +32,7 @@ def check_run(config: RunConfig) -> list[str]:
     for levels_file in config.levels_files:
         perturbations.load_levels_file(levels_file)
     levels = perturbations.expand(",".join(config.levels))
-    datasets.check_options(config.dataset, config.dataset_options)
-    if config.data_root is not None and not Path(config.data_root).expanduser().is_dir():
-        raise ValueError(f"data root {config.data_root!r} (--data-root) does not exist or is not a folder")
+    check_dataset(config.dataset, config.dataset_options, config.data_root)
     check_files(config)
     check_output(config.out)
     return levels
@@ -46,6 +44,22 @@ def check_detectors(names: list[str]) -> None:
         raise ValueError("no detector given (--detector NAME, see `list`)")
     for name in names:
         detectors.check(name)
+
+
+def check_dataset(name: str, options: dict[str, object], data_root: str | None) -> None:
+    """A registered dataset (with a "did you mean"), options its reader has, and a data root that is a folder."""
+    datasets.check_options(name, options)
+    if data_root is not None and not Path(data_root).expanduser().is_dir():
+        raise ValueError(f"data root {data_root!r} (--data-root) does not exist or is not a folder")
+
+
+def check_file(what: str, path: str | os.PathLike | None) -> None:
+    """`path` (when given) is a file; `what` names the setting in the message."""
+    if path is None:
+        return
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(f"{what}: {str(path)!r} " + ("is a folder, not a file" if file.is_dir() else "does not exist"))
 
 
 def check_files(config: RunConfig) -> None:
@@ -62,9 +76,7 @@ def check_files(config: RunConfig) -> None:
     elif config.faces.detector == "yunet":
         raise ValueError("face detector yunet needs its model file: --face-model face_detection_yunet_*.onnx")
     for what, path in named:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise ValueError(f"{what}: {path!r} " + ("is a folder, not a file" if file.is_dir() else "does not exist"))
+        check_file(what, path)
 
 
 def check_output(out: str | None) -> None:
