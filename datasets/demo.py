@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import CACHE_ENV, Dataset, DatasetError, Progress, default_cache_dir
+from .common import as_int
 from .demo_render import CRF, PRESET, Clip, encode_mp4, make_clip
 from .demo_scenes import BACKGROUNDS, FPS, HEIGHT, MOTIONS, PORTRAITS, SOURCES, STRENGTHS, WIDTH, Portrait, source_photo
 from .folder import MANIFEST_CSV, read_manifest
@@ -222,6 +223,9 @@ class DemoDataset(Dataset):
                  n_train: int = 48, n_test: int = 32, frames: int = 48, progress: Progress | None = None) -> None:
         if split not in SPLITS:
             raise DatasetError(f"demo split must be one of {', '.join(SPLITS)}, got '{split}'")
+        # Options typed on a command line arrive as strings (`--dataset-option n_test=4`).
+        seed, n_train, n_test = as_int(seed, "seed"), as_int(n_train, "n_train"), as_int(n_test, "n_test")
+        frames = as_int(frames, "frames", minimum=1)
         path = Path(root).expanduser() if root is not None else default_root(seed, n_train, n_test, frames)
         generate_demo(path, seed=seed, n_train=n_train, n_test=n_test, frames=frames, progress=progress)
         super().__init__(path, split, read_manifest(path / MANIFEST_CSV, split))
