@@ -80,8 +80,9 @@ def check_files(config: RunConfig) -> None:
 
 
 def check_output(out: str | None) -> None:
-    """The run folder can be written: `out` (or the default runs/ folder) is a folder or can be made one, and no
-    other configuration's run is in it (that is decided by `runner.resolve_run_dir`; here only the files)."""
+    """The run folder can be written: `out` (or the default runs/ folder) is a folder or can be made one, and a
+    manifest in it can be read. Whether it holds a run of another configuration is decided, with the lock taken, by
+    `runner.resolve_run_dir`."""
     target = Path(out).expanduser() if out else default_runs_dir()
     if target.exists() and not target.is_dir():
         raise ValueError(f"output folder {str(target)!r} (--out) is a file")

@@ -2,7 +2,7 @@
 fresh interpreter, as a user would type them (not a test; machines are noisy).
 
 Usage: python -m tools.bench_startup [--repeats 5]
-Target (issue 17): the median of each command under 2 s on the development machine (2-core AMD EPYC, shared); exit 1
+Target (issue 17): the median of each command under 2 s on the development machine (2 cores, shared); exit 1
 when a command misses it or does not fail with exit 2 and a "did you mean". Before issue 17 these took 5.6-22.6 s,
 because worker processes and torch started before the names were checked.
 """
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.machine import cpu_line
+from tools.machine import describe
 
 TARGET_SECONDS = 2.0
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="runs per command (default 5)")
     args = parser.parse_args(argv)
-    print(f"machine: {cpu_line()}; Python {sys.version.split()[0]}")
+    print(f"machine: {describe()}")
     failed = False
     with tempfile.TemporaryDirectory() as tmp:  # an empty working folder: nothing to resume, nothing written
         for name, command in COMMANDS.items():
