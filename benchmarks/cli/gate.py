@@ -98,7 +98,8 @@ def add_parser(subparsers) -> None:
                                 description="Compare RUN_DIR with a baseline; exit 0 ok, 1 regression or a baseline "
                                 "level missing from the run, 2 bad input (also an empty baseline, a --levels name or "
                                 "metric the baseline lacks, or a baseline detector absent from the run: a check of "
-                                "nothing never passes). Default tolerance: --max-drop 0.02.")
+                                "nothing never passes, and a run whose protocol differs from the one the baseline "
+                                "records, naming the fields). Default tolerance: --max-drop 0.02.")
     chk.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     chk.add_argument("--baseline", type=Path, required=True)
     rule = chk.add_mutually_exclusive_group()
