@@ -349,8 +349,9 @@ def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None
                   file=sys.stderr)
         config = dataclasses.replace(RunConfig.from_dict(manifest["config"]), levels=list(manifest["levels"]),
                                      **overrides)
+        rows = read_scores(run_dir)  # a damaged scores.csv is one error line, before any progress line
         progress.stage(f"metrics of {run_dir}{bootstrap_note(config.bootstrap)}")
-        write_json(run_dir / METRICS_FILE, metrics_document(read_scores(run_dir), config))
+        write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
     if out is None:  # a folder: the report is `report.<format>` in it
         out = run_dirs[0] if len(run_dirs) == 1 else Path("runs") / "comparison"
     progress.stage("report and figures")

@@ -196,7 +196,7 @@ def test_report_check_and_resume_refuse_a_damaged_scores_file(finished, demo, ca
     extra = {"duplicate": lines[3], "garbage": "not,a,row\n", "unparseable": lines[3].replace(",ok,", ",0k!,")}
     scores.write_text("".join(lines[:5] + [extra[damage]] + lines[5:]))
     expected = f"error: {scores}:6: "
-    for args in (["report", run_dir, "-q"], ["check", run_dir, "--baseline", baseline], run_args(demo, cache_dir, run_dir)):
+    for args in (["report", run_dir], ["check", run_dir, "--baseline", baseline], run_args(demo, cache_dir, run_dir)):
         code, err = cli(capsys, *args)
         assert code == 2 and len(err) == 1 and err[0].startswith(expected), (args[0], err)
 
