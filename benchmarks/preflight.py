@@ -47,10 +47,10 @@ def check_detectors(names: list[str]) -> None:
 
 
 def check_dataset(name: str, options: dict[str, object], data_root: str | None) -> None:
-    """A registered dataset (with a "did you mean"), options its reader has, and a data root that is a folder."""
+    """A registered dataset (with a "did you mean"), options its reader has, and a data root that is a folder
+    (or one the reader generates, as the demo does)."""
     datasets.check_options(name, options)
-    if data_root is not None and not Path(data_root).expanduser().is_dir():
-        raise ValueError(f"data root {data_root!r} (--data-root) does not exist or is not a folder")
+    datasets.check_root(name, data_root)
 
 
 def check_file(what: str, path: str | os.PathLike | None) -> None:

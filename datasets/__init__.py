@@ -14,7 +14,7 @@ from pathlib import Path
 from .base import FAKE, REAL, Dataset, DatasetError, Progress, VideoItem
 from .paths import PATH_PROBLEMS, PathProblem, audit_paths, check_inside_root
 
-__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "Progress", "VideoItem", "available", "check_options", "describe",
+__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "Progress", "VideoItem", "available", "check_options", "check_root", "describe",
            "open", "reader_options",
            "register", "unregister", "PATH_PROBLEMS", "PathProblem", "audit_paths", "check_inside_root"]
 
@@ -102,6 +102,12 @@ def check_options(name: str, options: dict[str, object]) -> None:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise DatasetError(f"dataset '{name}' has no option(s) {', '.join(unknown)}{hint}; "
                            f"its options: {', '.join(known) or 'none'}")
+
+
+def check_root(name: str, root: str | Path | None) -> None:
+    """A DatasetError when `root` is given but is not a folder, unless the reader generates its data there."""
+    if root is not None and not Path(root).expanduser().is_dir() and not _load(name).generates:
+        raise DatasetError(f"data root {str(root)!r} (--data-root) does not exist or is not a folder")
 
 
 def open(name: str, root: str | Path | None = None, split: str = "test", *, progress: Progress | None = None,  # noqa: A001

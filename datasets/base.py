@@ -58,6 +58,7 @@ class Dataset:
     """
 
     name: str = "dataset"
+    generates: bool = False  # the reader makes its data at `root` when absent (the demo), so a new root is fine
 
     def __init__(self, root: Path, split: str, items: list[VideoItem], notes: list[str] | None = None,
                  problems: list[str] | None = None) -> None:

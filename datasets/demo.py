@@ -218,6 +218,7 @@ class DemoDataset(Dataset):
     """Synthetic licence-clean demo: 80 generated 320x240 clips (48 train, 32 test), SBI-style fakes; built on first use."""
 
     name = "demo"
+    generates = True
 
     def __init__(self, root: str | Path | None = None, split: str = "test", seed: int = 0,
                  n_train: int = 48, n_test: int = 32, frames: int = 48, progress: Progress | None = None) -> None:
