@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+import datasets
 import perturbations
 from benchmarks.cli import main
 from reports.run_files import FIGURES_DIR, GALLERY_FILE, MANIFEST_FILE
@@ -171,3 +172,10 @@ def test_the_shipped_baseline_records_the_ci_protocol():
     protocol = json.loads((PROJECT_ROOT / "baselines" / "demo-meso.json").read_text())["protocol"]
     assert protocol["frames"] == 8 and protocol["dataset"] == "demo" and protocol["dataset.videos"] == 32
     assert set(protocol) >= {"sampling", "faces.margin", "weights.meso", "seed", "level.heavy"}
+
+
+def test_a_new_data_root_is_refused_unless_the_reader_generates_its_data(tmp_path):
+    datasets.check_root("demo", tmp_path / "new-demo")  # the demo is generated there
+    with pytest.raises(datasets.DatasetError, match="does not exist or is not a folder"):
+        datasets.check_root("folder", tmp_path / "new-demo")
+    assert not (tmp_path / "new-demo").exists()
