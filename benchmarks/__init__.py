@@ -19,7 +19,8 @@ import importlib
 from benchmarks import binding  # noqa: F401  (first: the siblings' generic names mean this project's packages)
 
 __all__ = ["RunConfig", "RunResult", "run", "report", "TrainConfig", "train", "build_baseline", "load_baseline",
-           "check", "verdict_table", "predict", "Prediction", "severity_profiles"]
+           "check", "verdict_table", "protocol_differences", "protocol_mismatch", "predict", "Prediction",
+           "severity_profiles"]
 
 LAZY = {
     "RunConfig": "benchmarks.config:RunConfig",
@@ -35,6 +36,8 @@ LAZY = {
     "predict": "benchmarks.prediction.api:predict",
     "Prediction": "benchmarks.prediction.rows:Prediction",
     "severity_profiles": "benchmarks.prediction.profile:severity_profiles",
+    "protocol_differences": "benchmarks.metrics.gate:protocol_differences",
+    "protocol_mismatch": "benchmarks.metrics.gate:protocol_mismatch",
 }
 
 

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 import datasets
 import perturbations
@@ -54,6 +53,8 @@ from .pipeline.gallery import write_gallery
 from .pipeline.held_frames import memory_warning
 from .pipeline.perturb import redetects
 from .pipeline.video_rows import queue_video
+from .preflight import check_run
+from .progress import Progress
 from .run_folder.inputs import InputsLog, reconcile
 from .run_folder.lock import RunFolderLock, holder
 from .run_folder.manifest import build_manifest
@@ -119,18 +120,23 @@ class InferenceThreads:
         self.update(extracting=False)
 
 
-def run(config: RunConfig, fresh: bool = False, progress: bool = True, runs_dir: Path | None = None) -> RunResult:
+def run(config: RunConfig, fresh: bool = False, progress: bool | Progress = True,
+        runs_dir: Path | None = None) -> RunResult:
     """Run the benchmark described by `config`; resumes an unfinished identical run unless `fresh`.
 
-    `config` is not changed: the run works on a copy with its level specs expanded. The run folder is locked
-    (`RunFolderLock`) from before anything is written to it until this returns or raises.
+    `config` is not changed: the run works on a copy with its level specs expanded. Every name, file and folder is
+    checked first (`preflight.check_run`), before a worker or model starts. The run folder is locked
+    (`RunFolderLock`) from before anything is written to it until this returns or raises. `progress`: stage lines
+    and bars on stderr (a `Progress`, or True/False).
     """
     check_timeout(config.detector_timeout)
+    check_run(config)
+    shown = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
     with contextlib.ExitStack() as folder_lock:
-        return _run(config, fresh, progress, runs_dir, folder_lock)
+        return _run(config, fresh, shown, runs_dir, folder_lock)
 
 
-def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
+def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | None,
          folder_lock: contextlib.ExitStack) -> RunResult:
     device = run_device(config)
     score_in = scoring_place(config, device)
@@ -143,7 +149,10 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
         perturbations.load_levels_file(levels_file)
     config = dataclasses.replace(config, levels=perturbations.expand(",".join(config.levels)))
     levels = {name: perturbations.get(name).with_write_back(config.df_write_back) for name in config.levels}
-    dataset = datasets.open(config.dataset, config.data_root, split=config.split, **config.dataset_options)
+    progress.stage(f"opening dataset {config.dataset}")
+    dataset = datasets.open(config.dataset, config.data_root, split=config.split,
+                            progress=progress.callback(f"generating dataset {config.dataset} (once, then cached)",
+                                                       "clip"), **config.dataset_options)
     items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
     if not items:
         raise RunError(f"dataset {config.dataset!r} (split {config.split!r}) has no videos")
@@ -153,6 +162,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     run_dir.mkdir(parents=True, exist_ok=True)
     folder_lock.enter_context(RunFolderLock(run_dir))  # a second run on the folder fails here, before loading models
     detector_settings = config.detector_settings()
+    progress.stage(f"loading {', '.join(config.detectors)}")
     models = load_detectors(detector_settings)
     batch_size = batch_size_for(config.batch_size, device)
     if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
@@ -172,7 +182,8 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     CACHE_LOG.drain()  # report only what this run finds
     writer = ScoresWriter(run_dir / SCORES_FILE)
     done = writer.done_keys()
-    if done and progress:
+    if done and progress.enabled:
+        progress.done()
         print(f"resuming {run_dir}: {len(done)} scores already recorded", file=sys.stderr)
     if (warning := memory_warning(config.num_frames, config.faces.crop_size)):
         print(warning, file=sys.stderr)
@@ -189,8 +200,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     reuse = ScoreReuse.for_run(detector_settings, root=cache.root, models=models, levels=levels,
                                device_type=device.type, precision=config.precision, apply_at=config.apply_at,
                                aggregate=config.aggregate) if config.score_cache else None
-    bar = tqdm(total=len(items), initial=len(items) - len(pending), desc=f"videos -> {run_dir}", unit="video",
-               file=sys.stderr, disable=not progress)
+    bar = progress.bar(len(items), f"videos -> {run_dir}", "video", initial=len(items) - len(pending))
     threads = InferenceThreads(executor)
 
     def record(rows: list[dict], levels_timing: dict | None = None) -> None:
@@ -243,6 +253,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     face_detector = face_detector or getattr(executor, "detector", None)  # the in-process executor's, if it made one
     writer.close()
     finish = time.perf_counter()
+    progress.stage(f"metrics{bootstrap_note(config.bootstrap)}")
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
     write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
@@ -251,10 +262,13 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
                                "score_in": score_in, "peak_rss_mb": peak_rss_mb()})
     write_json(run_dir / MANIFEST_FILE, manifest)
+    progress.stage("gallery")
     write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector)
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()
+    progress.stage("report and figures")
     write_report([run_dir], run_dir / REPORT_FILE)
+    progress.done()
     return RunResult(run_dir, metrics, complete=True)
 
 
@@ -301,6 +315,10 @@ def report_caches(workers: CacheLog, timing: RunTiming) -> None:
         print(line, file=sys.stderr)
 
 
+def bootstrap_note(resamples: int) -> str:
+    return f" with {resamples} bootstrap resamples per interval" if resamples else " (no bootstrap)"
+
+
 def metrics_document(rows: list[dict], config: RunConfig) -> dict:
     """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups."""
     return run_metrics(rows, config.detectors, config.levels, aggregate=config.aggregate, n_boot=config.bootstrap,
@@ -308,10 +326,13 @@ def metrics_document(rows: list[dict], config: RunConfig) -> dict:
 
 
 def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None = None, aggregate: str | None = None,
-           bootstrap: int | None = None, reference: str | None = None, seed: int | None = None) -> Path:
+           bootstrap: int | None = None, reference: str | None = None, seed: int | None = None,
+           progress: Progress | None = None) -> Path:
     """Recompute each run's metrics.json from its scores.csv (with the run's own settings unless overridden) and
     write the report: into the run folder for one run, a merged comparison (default `runs/comparison/`) for several.
+    `progress`: a stage line per run and for the report, on stderr.
     """
+    progress = progress or Progress(enabled=False)
     run_dirs = [Path(d) for d in run_dirs]
     overrides = {k: v for k, v in dict(aggregate=aggregate, bootstrap=bootstrap, reference=reference,
                                        seed=seed).items() if v is not None}
@@ -328,7 +349,12 @@ def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None
                   file=sys.stderr)
         config = dataclasses.replace(RunConfig.from_dict(manifest["config"]), levels=list(manifest["levels"]),
                                      **overrides)
-        write_json(run_dir / METRICS_FILE, metrics_document(read_scores(run_dir), config))
+        rows = read_scores(run_dir)  # a damaged scores.csv is one error line, before any progress line
+        progress.stage(f"metrics of {run_dir}{bootstrap_note(config.bootstrap)}")
+        write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
     if out is None:  # a folder: the report is `report.<format>` in it
         out = run_dirs[0] if len(run_dirs) == 1 else Path("runs") / "comparison"
-    return write_report(run_dirs, out, fmt)
+    progress.stage("report and figures")
+    written = write_report(run_dirs, out, fmt)
+    progress.done()
+    return written

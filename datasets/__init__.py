@@ -5,15 +5,17 @@ never pays for a reader's heavy imports (the demo generator pulls in PyAV and sc
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import re
 from pathlib import Path
 
-from .base import FAKE, REAL, Dataset, DatasetError, VideoItem
+from .base import FAKE, REAL, Dataset, DatasetError, Progress, VideoItem
 from .paths import PATH_PROBLEMS, PathProblem, audit_paths, check_inside_root
 
-__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "VideoItem", "available", "describe", "open", "reader_options",
+__all__ = ["FAKE", "REAL", "Dataset", "DatasetError", "Progress", "VideoItem", "available", "check_options", "check_root", "describe",
+           "open", "reader_options",
            "register", "unregister", "PATH_PROBLEMS", "PathProblem", "audit_paths", "check_inside_root"]
 
 TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "package.module:Class"
@@ -65,7 +67,9 @@ def available() -> list[str]:
 def _load(name: str) -> type[Dataset]:
     target = _REGISTRY.get(name)
     if target is None:
-        raise DatasetError(f"unknown dataset '{name}'; available: {', '.join(available())}")
+        close = difflib.get_close_matches(str(name), available(), n=2)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise DatasetError(f"unknown dataset '{name}'{hint}; available: {', '.join(available())}")
     if not isinstance(target, str):
         return target
     module_name, _, class_name = target.partition(":")
@@ -78,23 +82,46 @@ def describe(name: str) -> str:
     return f"{name}: {doc.splitlines()[0] if doc else '(no description)'}"
 
 
+HOOKS = ("self", "root", "split", "progress")  # reader parameters that are not options of the data
+
+
 def reader_options(name: str) -> dict[str, object]:
-    """Reader options of dataset `name` with their defaults (beyond root and split)."""
+    """Reader options of dataset `name` with their defaults (beyond root, split and the progress callback)."""
     parameters = inspect.signature(_load(name).__init__).parameters
-    return {k: p.default for k, p in parameters.items() if k not in ("self", "root", "split")
+    return {k: p.default for k, p in parameters.items() if k not in HOOKS
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def open(name: str, root: str | Path | None = None, split: str = "test", **options: object) -> Dataset:  # noqa: A001
+def check_options(name: str, options: dict[str, object]) -> None:
+    """A DatasetError for an unknown dataset (with a "did you mean") or an option its reader does not have,
+    listing the ones it has: decided from the reader's signature, before any file is read."""
+    known = reader_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DatasetError(f"dataset '{name}' has no option(s) {', '.join(unknown)}{hint}; "
+                           f"its options: {', '.join(known) or 'none'}")
+
+
+def check_root(name: str, root: str | Path | None) -> None:
+    """A DatasetError when `root` is given but is not a folder, unless the reader generates its data there."""
+    if root is not None and not Path(root).expanduser().is_dir() and not _load(name).generates:
+        raise DatasetError(f"data root {str(root)!r} (--data-root) does not exist or is not a folder")
+
+
+def open(name: str, root: str | Path | None = None, split: str = "test", *, progress: Progress | None = None,  # noqa: A001
+         **options: object) -> Dataset:
     """Open dataset `name` at `root` (None: the reader's default, if it has one) for `split`.
 
     `options` are reader-specific (e.g. dfdc parts="45-49"); values may be strings, as typed on a
     command line. An option the reader does not have is an error listing the ones it has, rather
-    than a TypeError from deep inside.
+    than a TypeError from deep inside. `progress(done, total)` is called by readers that prepare data
+    first (the demo generator, per clip rendered), so a caller can show a bar; readers that only list
+    files never call it.
     """
-    known = reader_options(name)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise DatasetError(f"dataset '{name}' has no option(s) {', '.join(unknown)}; "
-                           f"its options: {', '.join(known) or 'none'}")
-    return _load(name)(root=root, split=split, **options)
+    check_options(name, options)
+    reader = _load(name)
+    if progress is not None and "progress" in inspect.signature(reader.__init__).parameters:
+        options["progress"] = progress
+    return reader(root=root, split=split, **options)

@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import platformdirs
 
 REAL, FAKE = 0, 1
+
+# progress(done, total): how far a reader's preparation (the demo generator's rendering) has come; the caller
+# decides how to show it (the command line draws a bar on stderr), readers never print.
+Progress = Callable[[int, int], None]
 
 
 CACHE_ENV = "DFBENCH_CACHE_DIR"  # the project's cache root: demo data here, face crops and scores beside it
@@ -54,6 +58,7 @@ class Dataset:
     """
 
     name: str = "dataset"
+    generates: bool = False  # the reader makes its data at `root` when absent (the demo), so a new root is fine
 
     def __init__(self, root: Path, split: str, items: list[VideoItem], notes: list[str] | None = None,
                  problems: list[str] | None = None) -> None:

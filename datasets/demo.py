@@ -22,13 +22,15 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .base import CACHE_ENV, Dataset, DatasetError, default_cache_dir
+from .base import CACHE_ENV, Dataset, DatasetError, Progress, default_cache_dir
+from .common import as_int
 from .demo_render import CRF, PRESET, Clip, encode_mp4, make_clip
 from .demo_scenes import BACKGROUNDS, FPS, HEIGHT, MOTIONS, PORTRAITS, SOURCES, STRENGTHS, WIDTH, Portrait, source_photo
 from .folder import MANIFEST_CSV, read_manifest
@@ -77,11 +79,12 @@ def _params(seed: int, n_train: int, n_test: int, frames: int) -> dict[str, int]
 
 
 def generate_demo(root: Path, seed: int = 0, n_train: int = 48, n_test: int = 32, frames: int = 48,
-                  workers: int | None = None) -> Path:
+                  workers: int | None = None, progress: Progress | None = None) -> Path:
     """Generate the demo dataset at `root` unless a complete one with the same parameters is there.
 
     `workers` processes render clips in parallel (default: up to 2 cores, 1 for tiny sets);
-    the output does not depend on it. Writes into a sibling temp dir and renames it into place, so an interrupted run never
+    the output does not depend on it. `progress(done, total)` is called after each clip (only when generating).
+    Writes into a sibling temp dir and renames it into place, so an interrupted run never
     leaves a half-written dataset that a later open would trust.
     """
     root = Path(root).expanduser()
@@ -97,7 +100,7 @@ def generate_demo(root: Path, seed: int = 0, n_train: int = 48, n_test: int = 32
     try:
         if workers is None:
             workers = 1 if n_train + n_test < 8 else max(1, min(2, os.cpu_count() or 1))
-        _write_dataset(tmp, params, workers)
+        _write_dataset(tmp, params, workers, progress)
         _move_into_place(tmp, root, params)
     finally:
         if tmp.exists():
@@ -133,7 +136,7 @@ def _move_into_place(tmp: Path, root: Path, params: dict[str, int]) -> None:
             raise
 
 
-def _write_dataset(out: Path, params: dict[str, int], workers: int) -> None:
+def _write_dataset(out: Path, params: dict[str, int], workers: int, progress: Progress | None = None) -> None:
     started = time.perf_counter()
     (out / "real").mkdir()
     (out / "fake").mkdir()
@@ -143,9 +146,9 @@ def _write_dataset(out: Path, params: dict[str, int], workers: int) -> None:
         # a process pool would need a __main__ guard in every caller (spawn) or fork a live
         # OpenCV thread pool (fork).
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_render_job, jobs))
+            results = list(_reporting(pool.map(_render_job, jobs), len(jobs), progress))
     else:
-        results = [_render_job(job) for job in jobs]
+        results = list(_reporting(map(_render_job, jobs), len(jobs), progress))
     rows = [row for row, _ in results]
     boxes = {row["path"].rsplit(".", 1)[0]: box for row, box in results}
     with (out / MANIFEST_CSV).open("w", newline="", encoding="utf-8") as handle:
@@ -155,6 +158,16 @@ def _write_dataset(out: Path, params: dict[str, int], workers: int) -> None:
     (out / FACE_BOXES).write_text(json.dumps(boxes, separators=(",", ":")) + "\n", encoding="utf-8")
     (out / "README.md").write_text(_readme(params, len(rows), time.perf_counter() - started), encoding="utf-8")
     (out / MARKER).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n", encoding="utf-8")  # last: marks completion
+
+
+def _reporting(results: Iterable[tuple], total: int, progress: Progress | None) -> Iterator[tuple]:
+    """`results` as they come, calling `progress(done, total)` after each (and once with 0 before the first)."""
+    if progress is not None:
+        progress(0, total)
+    for done, result in enumerate(results, 1):
+        yield result
+        if progress is not None:
+            progress(done, total)
 
 
 def _render_job(job: tuple[Path, _Planned, int, int]) -> tuple[dict[str, str], list[list[float]]]:
@@ -205,11 +218,21 @@ class DemoDataset(Dataset):
     """Synthetic licence-clean demo: 80 generated 320x240 clips (48 train, 32 test), SBI-style fakes; built on first use."""
 
     name = "demo"
+    generates = True
 
     def __init__(self, root: str | Path | None = None, split: str = "test", seed: int = 0,
-                 n_train: int = 48, n_test: int = 32, frames: int = 48) -> None:
+                 n_train: int = 48, n_test: int = 32, frames: int = 48, progress: Progress | None = None) -> None:
         if split not in SPLITS:
             raise DatasetError(f"demo split must be one of {', '.join(SPLITS)}, got '{split}'")
+        # Options typed on a command line arrive as strings (`--dataset-option n_test=4`).
+        seed, n_train, n_test = as_int(seed, "seed"), as_int(n_train, "n_train"), as_int(n_test, "n_test")
+        frames = as_int(frames, "frames", minimum=1)
         path = Path(root).expanduser() if root is not None else default_root(seed, n_train, n_test, frames)
-        generate_demo(path, seed=seed, n_train=n_train, n_test=n_test, frames=frames)
+        generate_demo(path, seed=seed, n_train=n_train, n_test=n_test, frames=frames, progress=progress)
         super().__init__(path, split, read_manifest(path / MANIFEST_CSV, split))
+        self.generator = _params(seed, n_train, n_test, frames)
+
+    def describe(self) -> dict:
+        """The counts, plus the generator's parameters: generated data is identified by them (the clips are
+        rendered again on each machine, and their bytes may differ with the CPU's SIMD paths and the encoder)."""
+        return {**super().describe(), "generator": dict(self.generator)}

@@ -5,8 +5,11 @@ a detector is created. Weights are never downloaded: pass a file, or ask for a r
 """
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -65,8 +68,8 @@ _LAZY = {
 
 NAMED_WEIGHTS = named_weights.NAMED_WEIGHTS  # shipped weight files by name (`create("meso", weights="Meso...")`)
 
-__all__ = ["DEMO_WEIGHTS", "NAMED_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "create", "default_weights", "describe",
-           "register", "unregister", *_LAZY]
+__all__ = ["DEMO_WEIGHTS", "NAMED_WEIGHTS", "CheckpointError", "DetectorLoadError", "available", "check", "create",
+           "default_weights", "describe", "register", "unregister", *_LAZY]
 
 
 def _resolve(target: str) -> Any:
@@ -123,8 +126,34 @@ def _check_name(name: str) -> str:
     if name.startswith(TIMM_PREFIX) or _is_plugin(name):
         return name
     if name not in _REGISTRY:
-        raise ValueError(f"unknown detector {name!r}; available: {', '.join(available())}")
+        close = difflib.get_close_matches(name, available(), n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown detector {name!r}{hint} (available: {', '.join(available())}, timm:MODEL or "
+                         "package.module:Class)")
     return name
+
+
+def check(name: str) -> None:
+    """A ValueError naming the problem unless `name` can name a detector, decided without importing torch or the
+    detector's code (so a command line is refused in well under a second, before any worker starts): a registered
+    name (with a "did you mean" for a near miss), `timm:MODEL` with timm installed (the model name itself is only
+    known to timm, which imports torch: checked when the detector is built), or `package.module:Class` whose
+    top-level package can be found (its submodule and class are checked on import)."""
+    if name.startswith(TIMM_PREFIX):
+        model = name[len(TIMM_PREFIX):]
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", model):
+            raise ValueError(f"detector {name!r}: give a timm model name after 'timm:', e.g. timm:resnet18")
+        if importlib.util.find_spec("timm") is None:
+            raise ValueError(f"detector {name!r}: timm is not installed (pip install timm)")
+        return
+    if _is_plugin(name):
+        if not TARGET.fullmatch(name):
+            raise ValueError(f"detector {name!r}: plug-ins are named package.module:ClassName")
+        package = name.split(":")[0].split(".")[0]
+        if package not in sys.modules and importlib.util.find_spec(package) is None:
+            raise ValueError(f"detector {name!r}: no module named {package!r} (is its folder on PYTHONPATH?)")
+        return
+    _check_name(name)
 
 
 def default_weights(name: str) -> Path | None:

@@ -6,6 +6,7 @@ Groups (only in `expand`): `all` (named levels with `in_all`), `df:all` (35 leve
 """
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -217,10 +218,32 @@ def _step_from_table(raw: Any, known: dict[str, LevelDef]) -> list[Step]:
 
 # --- inline specs -------------------------------------------------------------------------
 
-def _unknown(token: str, detail: str = "") -> ValueError:
+GROUPS = ("all", "df:all", "df:mix")  # spec words beyond the named levels and step types, for suggestions
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    """"did you mean 'heavy'?" for a near miss (case-insensitive), else ''."""
+    by_lower = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(by_lower[c]) for c in close)}?" if close else ""
+
+
+def _unknown(token: str, detail: str = "", suggestion: str = "") -> ValueError:
     known = ", ".join(registry())
     return ValueError(f"unknown perturbation level {token!r}{': ' + detail if detail else ''}; "
-                      f"available: {known}, {SPEC_HELP}")
+                      f"{suggestion + ' ' if suggestion else ''}available: {known}, {SPEC_HELP}")
+
+
+def _unknown_word(spec: str, token: str) -> ValueError:
+    """An unknown word in a spec: a level name when it has no ':' (`heavvy`), else a step type (`BLUR:3`); either way
+    with the nearest known names, so a misspelled level is not reported as only an unknown step type."""
+    word, sep, _ = token.partition(":")
+    if word.lower() == "df":
+        groups = ["df:all", "df:mix", *(f"df:{n}" for n in range(1, 6))]
+        return _unknown(spec, "not a DeeperForensics group (df:all, df:mix, df:1..df:5)", _suggest(token, groups))
+    if sep or "+" in spec:
+        return _unknown(spec, f"unknown step type {word!r} (types: {', '.join(TYPES)})", _suggest(word, TYPES))
+    return _unknown(spec, "neither a named level nor a step type", _suggest(word, [*registry(), *GROUPS, *TYPES]))
 
 
 def _inline_step(token: str) -> tuple[str, list[Step]]:
@@ -279,8 +302,7 @@ def parse_level(spec: str) -> Level:
         try:
             label, steps = _inline_step(token.strip())
         except KeyError:
-            raise _unknown(spec, f"unknown step type {token.strip().partition(':')[0]!r} "
-                                 f"(types: {', '.join(TYPES)})") from None
+            raise _unknown_word(spec, token.strip()) from None
         except ValueError as exc:
             raise ValueError(f"bad perturbation level {spec!r}: {exc}") from None
         names.append(label)

@@ -12,7 +12,7 @@ from typing import Sequence
 import markdown
 
 from .markdown import render
-from .run_files import FIGURES_DIR, REPORT_STEM, LoadedRun, load_run
+from .run_files import FIGURES_DIR, GALLERY_FILE, REPORT_STEM, LoadedRun, load_run
 
 FORMATS = ("md", "html", "csv", "json")
 CSV_COLUMNS = ("run", "scope", "detector", "level", "metric", "value", "lo", "hi", "change", "change_lo",
@@ -68,11 +68,12 @@ def to_html(md_text: str, fig_dir: Path) -> str:
     body = markdown.markdown(md_text, extensions=["tables"])
     body = body.replace("<table>", f"{TABLE_WRAP}<table>").replace("</table>", "</table></div>")
 
-    def inline(match: re.Match) -> str:
-        file = fig_dir / Path(match.group(1)).name
-        data = base64.b64encode(file.read_bytes()).decode("ascii")
-        return f'src="data:image/png;base64,{data}"'
-    body = re.sub(f'src="{re.escape(FIGURES_DIR)}/([^"]+)"', inline, body)
+    def data_uri(file: Path) -> str:
+        return f'src="data:image/png;base64,{base64.b64encode(file.read_bytes()).decode("ascii")}"'
+
+    body = re.sub(f'src="{re.escape(FIGURES_DIR)}/([^"]+)"', lambda m: data_uri(fig_dir / Path(m.group(1)).name), body)
+    # the run's gallery.png, linked where it lies when the report is in the run folder (stored once)
+    body = re.sub(f'src="({re.escape(GALLERY_FILE)})"', lambda m: data_uri(fig_dir.parent / m.group(1)), body)
     return HTML_PAGE.format(body=body)
 
 

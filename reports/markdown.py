@@ -190,7 +190,9 @@ def _gallery(runs: Sequence[LoadedRun], fig_dir: Path, link: str) -> str:
     lines = []
     for run in runs:
         src = Path(run["dir"]) / GALLERY_FILE
-        if src.is_file():
+        if src.is_file() and fig_dir.parent.resolve() == src.parent.resolve():  # the run's own report: stored once
+            lines.append(f"![perturbation gallery {run['name']}]({GALLERY_FILE})\n")
+        elif src.is_file():
             fig_dir.mkdir(parents=True, exist_ok=True)
             name = f"gallery-{run['name']}.png" if len(runs) > 1 else GALLERY_FILE
             shutil.copyfile(src, fig_dir / name)

@@ -14,7 +14,8 @@ PACKAGES = ("benchmarks", "datasets", "detectors", "perturbations", "reports")
 MAX_LINES = 400
 # benchmarks' layers, lowest first: a module may import its own layer and those before it, never a later one.
 LAYERS = (
-    ("benchmarks.binding", "benchmarks.sampling", "benchmarks.hashing", "benchmarks.config", "benchmarks.protocols"),
+    ("benchmarks.binding", "benchmarks.sampling", "benchmarks.hashing", "benchmarks.config", "benchmarks.protocols",
+     "benchmarks.preflight", "benchmarks.progress"),
     ("benchmarks.run_folder",),
     ("benchmarks.metrics",),
     ("benchmarks.inference",),

@@ -77,4 +77,4 @@ def test_subcommand_is_discovered_by_the_cli():
     out = subprocess.run([sys.executable, "-m", "benchmarks", "datasets", "list"], cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "dfdc: " in out.stdout and "    parts = None" in out.stdout and "ffpp: " in out.stdout
+    assert "dfdc: " in out.stdout and "    --parts VALUE" in out.stdout and "ffpp: " in out.stdout

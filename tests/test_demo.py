@@ -56,7 +56,8 @@ def test_layout_manifest_and_readme(small_root):
 def test_open_counts_labels_and_splits(small_root):
     test = datasets.open("demo", small_root, **SMALL)
     assert test.describe() == {"name": "demo", "root": str(small_root), "split": "test",
-                               "n_real": 2, "n_fake": 2, "n_total": 4}
+                               "n_real": 2, "n_fake": 2, "n_total": 4,
+                               "generator": json.loads((small_root / "generator.json").read_text())}
     assert [i.video_id for i in test] == ["real/test_000", "real/test_001", "fake/test_000", "fake/test_001"]
     assert [i.label for i in test] == [REAL, REAL, FAKE, FAKE]
     train = datasets.open("demo", small_root, split="train", **SMALL)

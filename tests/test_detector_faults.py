@@ -289,7 +289,8 @@ def test_cli_prints_one_line_and_the_traceback_only_with_debug(setup, tmp_path):
                                                                    'self.model = torch.nn.Conv2d(3, 1, 1, padding_mode="mirror")'))
     line = [text.strip() for text in PLUGIN_SOURCE.splitlines()].index("self.model = torch.nn.Conv2d(3, 1, 1)") + 1
     args = ["run", "--dataset", "folder", "--data-root", str(setup[1]), "--detector",
-            f"{PLUGIN_MODULE}:Bright", "--random-init", "--level", "none", "--out", str(tmp_path / "run")]
+            f"{PLUGIN_MODULE}:Bright", "--random-init", "--level", "none", "--out", str(tmp_path / "run"),
+            "-q"]  # no progress lines: the error is all stderr holds
     done = cli(args, tmp_path, path.parent)
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: detector '{PLUGIN_MODULE}:Bright': ValueError: padding_mode must be ")

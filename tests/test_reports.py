@@ -64,8 +64,9 @@ def test_markdown_report_renders_cleanly(tmp_path):
     assert "|---" not in html and "| ---" not in html
     images = re.findall(r'<img[^>]*src="([^"]+)"', html)
     assert len(images) == 2 * 3 + 1         # severity, ROC, histogram per detector + gallery
-    for src in images:
-        assert (run / src).is_file() and src.startswith("figures/")
+    for src in images:  # the figures, and the run's own gallery.png where it lies (stored once)
+        assert (run / src).is_file() and (src.startswith("figures/") or src == "gallery.png")
+    assert not (run / "figures" / "gallery.png").exists()
     assert "mCE" in text and "CE GB" in text and "Avg" in text and "all reals" in text
     assert "`v029`" in text and "no face in any frame" in text
 

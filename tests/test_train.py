@@ -183,10 +183,12 @@ def test_early_stopping_stops_when_validation_auc_stalls(tmp_path):
     assert log["history"][0]["val_auc"] == log["history"][1]["val_auc"]  # stalled AUC, whatever the loss did
 
 
-def test_cli_rejects_an_unknown_augmentation_level_in_one_line(capsys):
+def test_cli_rejects_an_unknown_augmentation_level_in_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --out is relative: a refused command must leave nothing anywhere
     assert main(["train", "--detector", "meso", "--augment", "NOPE:3", "--frames", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown perturbation level 'NOPE:3'" in err[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fine_tuning_on_demo_beats_random_initialisation_on_the_test_split(tmp_path):

@@ -21,6 +21,9 @@ from .arguments import positive_int, seed_int
 
 MAX_GROUP_VALUES = 20       # group keys with more distinct values (ids) are not tabulated
 MAX_LISTED = 20             # per problem kind, further entries are summarised
+# Reader option -> the flag that sets it (`add_dataset_option_args`); others come from --dataset-option KEY=VALUE.
+OPTION_FLAGS = {"parts": "--parts", "max_videos": "--sample", "seed": "--dataset-seed", "balance": "--balance",
+                "compression": "--compression", "methods": "--methods"}
 
 
 def add_dataset_option_args(parser: argparse.ArgumentParser) -> None:
@@ -44,12 +47,9 @@ def add_dataset_option_args(parser: argparse.ArgumentParser) -> None:
 
 def dataset_options(args: argparse.Namespace) -> dict[str, object]:
     """The `**options` for `datasets.open` from the flags of `add_dataset_option_args` (unset flags omitted)."""
-    mapping = {"parts": "parts", "sample": "max_videos", "dataset_seed": "seed", "compression": "compression",
-               "methods": "methods"}
-    options: dict[str, object] = {key: getattr(args, flag) for flag, key in mapping.items()
-                                  if getattr(args, flag, None) is not None}
-    if getattr(args, "balance", False):
-        options["balance"] = True
+    dests = {key: flag.removeprefix("--").replace("-", "_") for key, flag in OPTION_FLAGS.items()}
+    options: dict[str, object] = {key: getattr(args, dest) for key, dest in dests.items()
+                                  if getattr(args, dest, None) not in (None, False)}
     for item in getattr(args, "dataset_option", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -76,11 +76,28 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Each reader with its options as the flags that set them (`run` and `datasets check` take the same)."""
     for name in datasets.available():
         print(datasets.describe(name))
         for key, default in datasets.reader_options(name).items():
-            print(f"    {key} = {default!r}")
+            print(f"    {option_flag(key):34s} default: {_default(default)}")
     return 0
+
+
+def option_flag(key: str) -> str:
+    """The flag that sets reader option `key` (`--parts`), or `--dataset-option KEY=VALUE` for the others."""
+    flag = OPTION_FLAGS.get(key)
+    if flag == "--balance":
+        return flag
+    return f"{flag} VALUE" if flag else f"--dataset-option {key}=VALUE"
+
+
+def _default(value: object) -> str:
+    if value is None:
+        return "not set (the reader's choice)"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

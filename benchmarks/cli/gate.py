@@ -2,11 +2,14 @@
 
 Exit codes of `check`: 0 every metric within tolerance, 1 a regression (or a baseline level missing from the
 run), 2 bad input, including a check that would check nothing or skip what was asked for (an empty baseline, a
-`--levels` name or metric the baseline lacks, a baseline detector absent from the run). The markdown verdict table is printed and appended to $GITHUB_STEP_SUMMARY when set.
+`--levels` name or metric the baseline lacks, a baseline detector absent from the run). The markdown verdict table is printed and appended to $GITHUB_STEP_SUMMARY when set. A run whose protocol
+(frames, sampling, faces, weights, data, levels) differs from the baseline's is refused (exit 2) naming the fields,
+unless --allow-protocol-mismatch, which compares with a warning.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import benchmarks
@@ -49,17 +52,38 @@ def cmd_check(args) -> int:
         if mode == "significant":
             raise ValueError("--two-sided goes with --max-drop or --max-relative-drop, not --significant")
         rule += ", two-sided"
-    verdicts = benchmarks.check(args.run_dir, benchmarks.load_baseline(args.baseline), metrics, mode, tolerance,
+    baseline = benchmarks.load_baseline(args.baseline)
+    warning = protocol_warning(args, baseline)
+    verdicts = benchmarks.check(args.run_dir, baseline, metrics, mode, tolerance,
                                 args.resamples, args.seed, only, two_sided=args.two_sided,
-                                baseline_name=f"baseline {args.baseline}")
+                                baseline_name=f"baseline {args.baseline}",
+                                allow_protocol_mismatch=args.allow_protocol_mismatch)
     table = benchmarks.verdict_table(verdicts, f"Robustness regression check of `{args.run_dir}` against `{args.baseline}` "
                                     f"({rule})")
+    if warning:
+        table = f"**{warning}**\n\n{table}"
     print(table)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(table + "\n")
     return 1 if any(not v.ok for v in verdicts) else 0
+
+
+def protocol_warning(args, baseline: dict) -> str:
+    """The loud line (on stderr, and atop the verdict table) when the protocols cannot be compared or differ and
+    --allow-protocol-mismatch was given; '' when they agree. A difference without the flag is refused by `check`."""
+    differing = benchmarks.protocol_differences(args.run_dir, baseline)
+    if differing is None:
+        warning = (f"WARNING: {args.baseline} records no protocol (written before baselines did): frames, sampling, "
+                   "faces, weights and data of the run cannot be compared with it; write it again with `baseline`")
+    elif differing and args.allow_protocol_mismatch:
+        warning = ("WARNING: " + benchmarks.protocol_mismatch(args.run_dir, f"baseline {args.baseline}", differing)
+                   .split("; the comparison")[0] + "; compared anyway (--allow-protocol-mismatch)")
+    else:
+        return ""
+    print(warning, file=sys.stderr)
+    return warning
 
 
 def add_parser(subparsers) -> None:
@@ -74,7 +98,8 @@ def add_parser(subparsers) -> None:
                                 description="Compare RUN_DIR with a baseline; exit 0 ok, 1 regression or a baseline "
                                 "level missing from the run, 2 bad input (also an empty baseline, a --levels name or "
                                 "metric the baseline lacks, or a baseline detector absent from the run: a check of "
-                                "nothing never passes). Default tolerance: --max-drop 0.02.")
+                                "nothing never passes, and a run whose protocol differs from the one the baseline "
+                                "records, naming the fields). Default tolerance: --max-drop 0.02.")
     chk.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     chk.add_argument("--baseline", type=Path, required=True)
     rule = chk.add_mutually_exclusive_group()
@@ -89,6 +114,10 @@ def add_parser(subparsers) -> None:
     chk.add_argument("--metrics", default="auc,ap,accuracy", help="comma list of auc, ap, accuracy, log_loss")
     chk.add_argument("--levels", help="check only these baseline levels (comma list; e.g. none,heavy when the run "
                      "scored fewer levels than the baseline); a listed level missing from the run still fails")
+    chk.add_argument("--allow-protocol-mismatch", action="store_true",
+                     help="compare even when the run's protocol (frames, sampling, face settings, weights sha256, "
+                     "dataset, seed, level steps) differs from the one the baseline records: a loud warning instead "
+                     "of the refusal (exit 2) naming the differing fields")
     chk.add_argument("--resamples", type=positive_int, default=DEFAULT_RESAMPLES, help="bootstrap resamples (--significant)")
     chk.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed, >= 0 (--significant)")
     chk.set_defaults(handler=cmd_check)

@@ -14,15 +14,13 @@ from typing import Any
 
 from ..config import RunConfig
 from ..protocols import DATASET_SETTINGS, FACES_PREFIX, Protocol, apply, value_of
+from .datasets import OPTION_FLAGS
 
 UNTYPED = object()  # marks an attribute whose flag was not on the command line
 
 # Setting key -> the `run` flag's dest, where they are not spelled alike (`faces.X` is dest X otherwise).
 FLAG_DESTS = {"levels": "level", "num_frames": "frames", "detectors": "detector", "faces.detector": "face_detector",
               "faces.model_path": "face_model", "faces.threshold": "face_threshold"}
-# Reader option -> the flag that sets it (`dataset_options` of `cli.datasets`); others come from --dataset-option.
-OPTION_FLAGS = {"parts": "--parts", "max_videos": "--sample", "seed": "--dataset-seed", "balance": "--balance",
-                "compression": "--compression", "methods": "--methods"}
 
 
 def typed_dests(build: Callable[[], argparse.ArgumentParser], argv: Sequence[str]) -> set[str]:

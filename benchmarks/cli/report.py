@@ -6,6 +6,7 @@ from pathlib import Path
 
 import benchmarks
 
+from ..progress import Progress
 from .arguments import add_metric_args, seed_int
 
 
@@ -21,11 +22,14 @@ def add_parser(subparsers) -> None:
                         help="md (default, or from the --out suffix), html (one self-contained file), csv, json")
     add_metric_args(report, defaults=False)
     report.add_argument("--seed", type=seed_int, help="bootstrap seed, >= 0 (default: the run's seed)")
+    report.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress lines (without it: one line per stage on stderr; stdout names the report)")
     report.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     out = benchmarks.report(args.run_dirs, out=args.out, fmt=args.format, aggregate=args.aggregate,
-                     bootstrap=args.bootstrap, reference=args.reference, seed=args.seed)
+                     bootstrap=args.bootstrap, reference=args.reference, seed=args.seed,
+                     progress=Progress(enabled=not args.quiet))
     print(f"report: {out}")
     return 0

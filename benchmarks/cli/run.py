@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import benchmarks
 import perturbations
-from detectors import named_weights
 from reports.run_files import DETECTOR_ERROR, read_scores
 from reports.tables import column_label, main_table
 
 from .. import protocols
 from ..config import RunConfig
 from ..execution.local import SCORING_MODULE, default_workers, start_forkserver
+from ..preflight import check_run
+from ..progress import Progress
 from .arguments import (
     add_data_args,
     add_metric_args,
@@ -90,14 +92,20 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "same configuration, which is resumed; videos whose label or file changed since are scored "
                      "again). One run writes a folder at a time: a second one fails at once")
     run.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress output: without it, stage lines and bars (loading, demo generation, videos, "
+                     "metrics, gallery, report) go to stderr; stdout holds only the results either way")
     run.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                     help="processes decoding videos and detecting faces while the main process scores "
-                     "(default: the number of cores; 1 = all in the main process). With --executor ray: the "
-                     "CPUs of the local Ray instance")
+                     help="worker processes (default: the cores this process may use; 1 = everything in the main "
+                     "process). On the CPU each worker takes whole videos: decoding, faces, perturbation and scoring "
+                     "with its own copy of the detectors (--score-in auto); on a GPU, or with --score-in main, workers "
+                     "decode and find faces while the main process perturbs and scores. With --executor ray: the CPUs "
+                     "of the local Ray instance it starts (a cluster given by --ray-address uses its own)")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
-                     help="local (default): a process pool on this machine; ray: Ray tasks on a cluster or a local Ray instance "
-                     '(pip install -e ".[ray]"); data and --cache-dir must be on storage every node sees')
+                     help="local (default): a pool of --workers processes on this machine (started with forkserver "
+                     "while the main process loads torch; none with --workers 1); ray: Ray tasks on the cluster at "
+                     "--ray-address or on a local Ray instance (pip install -e \".[ray]\"); data and --cache-dir must "
+                     "then be on storage every node sees")
     run.add_argument("--ray-address", metavar="HOST:PORT",
                      help="connect to a running Ray cluster (e.g. the head node's 10.0.0.1:6379, or 'auto'); "
                      "default: start a local Ray instance")
@@ -157,11 +165,10 @@ def workers(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Every name, file and folder of the command is checked (`preflight.check_run`) before the forkserver starts
+    or torch is imported, so a mistake costs well under a second; then the run, with progress on stderr."""
     protocol = protocols.get(args.protocol) if args.protocol else None  # an unknown name fails before any work
-    start_workers_early(args)
-    for levels_file in args.levels_file:
-        perturbations.load_levels_file(levels_file)
-    config = RunConfig(detectors=args.detector, levels=perturbations.expand(args.level), dataset=args.dataset,
+    config = RunConfig(detectors=args.detector, levels=csv_list(args.level), dataset=args.dataset,
                        apply_at=args.apply_at, df_write_back=args.df_write_back, levels_files=[str(Path(f).resolve()) for f in args.levels_file],
                        data_root=args.data_root, split=args.split, dataset_options=dataset_options(args),
                        weights=weights_map(args.weights, args.detector),
@@ -176,11 +183,14 @@ def main(args: argparse.Namespace) -> int:
                        score_in=args.score_in, actors=args.actors, precision=args.precision,
                        cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout,
                        follow_symlinks=args.follow_symlinks)
-    for value in config.weights.values():
-        named_weights.resolve(value)  # an unknown weights name fails here, before the dataset is read
+    config = dataclasses.replace(config, levels=check_run(config))
     if protocol:
         config = follow(config, protocol, typed_dests(build_run_parser, command_argv(args)))
-    result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
+        config = dataclasses.replace(config, levels=check_run(config))
+    start_workers_early(args)
+    progress = Progress(enabled=not args.quiet)
+    progress.stage("loading torch and the pipeline")  # the first use of benchmarks.run imports them (seconds)
+    result = benchmarks.run(config, fresh=args.fresh, progress=progress)
     entries = [m.to_dict() for m in result.metrics]
     several = len(config.detectors) > 1
     print(main_table(entries, [column_label(e, several) for e in entries]))

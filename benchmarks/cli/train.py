@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import benchmarks
+import perturbations
 
+from ..preflight import check_dataset, check_detectors, check_file
 from .arguments import (
     add_data_args,
     detector_options,
@@ -81,6 +83,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
+    """Names and files are checked before torch is imported (`benchmarks.TrainConfig` imports the training code)."""
+    check_detectors([args.detector])
+    check_dataset(args.dataset, dataset_options(args), args.data_root)
+    for what, path in (("--weights", args.weights), ("--backbone-weights", args.backbone_weights),
+                       ("--face-model", args.face_model)):
+        check_file(what, path)
+    perturbations.expand(args.augment)
+    if args.out is not None and args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} is a folder; give the weight file to write (NAME.safetensors)")
+    print("loading torch and the training code ...", file=sys.stderr, flush=True)
     options = detector_options(args.detector_option, [args.detector]).get(args.detector, {})
     if args.backbone_weights:
         options["backbone_weights"] = args.backbone_weights

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from reports.run_files import SCORES_FILE, read_scores
+from reports.run_files import MANIFEST_FILE, SCORES_FILE, read_json, read_scores
 
+from ..run_folder.manifest import protocol_fields
 from . import bootstrap as boot
 from .aggregate import rescore_rows
 from .binary import binary_metrics, scored_arrays
@@ -59,8 +60,31 @@ def build_baseline(run_dir: Path, aggregate: str = "mean") -> dict:
             entries.setdefault(det, {})[lv] = {
                 "n_scored": len(ids), **{k: m[k] for k in GATE_METRICS},
                 "videos": {v: [int(label), float(score)] for v, label, score in zip(ids, y, p)}}
+    manifest = Path(run_dir) / MANIFEST_FILE
+    protocol = {"protocol": protocol_fields(read_json(manifest))} if manifest.is_file() else {}
     return {"schema": BASELINE_SCHEMA, "source_run": str(run_dir), "aggregate": aggregate,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "detectors": entries}
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **protocol, "detectors": entries}
+
+
+def protocol_differences(run_dir: Path, baseline: dict) -> list[str] | None:
+    """`name (baseline X, run Y)` for each protocol field of the baseline the run differs in (frames, sampling,
+    faces.*, weights.*, dataset.*, level.* of the levels both have, ...), [] when none does; None when the baseline
+    records no protocol (written before baselines did). A field the run's manifest does not record (a run written
+    before it was recorded) cannot be compared and is left out. A folder without a manifest is not a run folder."""
+    manifest = Path(run_dir) / MANIFEST_FILE
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no {MANIFEST_FILE})")
+    recorded = baseline.get("protocol")
+    if not isinstance(recorded, dict):
+        return None
+    now = protocol_fields(read_json(manifest))
+    return [f"{name} (baseline {_short(before)}, run {_short(now[name])})" for name, before in recorded.items()
+            if name in now and now[name] != before]
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:16] + "..." + text[-8:]
 
 
 def load_baseline(path: Path) -> dict:
@@ -141,10 +165,14 @@ def gate_scope(baseline: dict, run_detectors: list[str], metrics: list[str], onl
 def check(run_dir: Path, baseline: dict, metrics: list[str], mode: str = "absolute",
           tolerance: float = DEFAULT_MAX_DROP, n_boot: int = DEFAULT_RESAMPLES, seed: int = 0,
           only_levels: list[str] | None = None, two_sided: bool = False,
-          baseline_name: str = "the baseline") -> list[Verdict]:
+          baseline_name: str = "the baseline", allow_protocol_mismatch: bool = False) -> list[Verdict]:
     """One verdict per detector x level x metric of the baseline (restricted to `only_levels` when given); a
-    ValueError when that would be nothing or would skip what was asked for (`gate_scope`)."""
+    ValueError when that would be nothing or would skip what was asked for (`gate_scope`), or when the run's
+    protocol differs from the baseline's (`protocol_differences`) unless `allow_protocol_mismatch`."""
     rows, run_detectors, _ = run_rows(run_dir, baseline.get("aggregate", "mean"))
+    differing = protocol_differences(run_dir, baseline)
+    if differing and not allow_protocol_mismatch:
+        raise ValueError(protocol_mismatch(run_dir, baseline_name, differing))
     if not metrics:
         raise ValueError("no metric to check")
     verdicts = []
@@ -160,6 +188,12 @@ def check(run_dir: Path, baseline: dict, metrics: list[str], mode: str = "absolu
             change = None if before is None or now[metric] is None else now[metric] - before
             verdicts.append(Verdict(det, lv, metric, before, now[metric], change, ok, reason))
     return verdicts
+
+
+def protocol_mismatch(run_dir: Path, baseline_name: str, differing: list[str]) -> str:
+    """One line: the run and the baseline measured different things, and which fields say so."""
+    return (f"run {run_dir} and {baseline_name} differ in protocol: {'; '.join(differing)}; the comparison would "
+            "measure the change of protocol, not of the detector (pass --allow-protocol-mismatch to compare anyway)")
 
 
 def verdict_table(verdicts: list[Verdict], title: str) -> str:

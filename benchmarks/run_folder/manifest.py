@@ -107,3 +107,35 @@ def _encoders() -> dict:
     """FFmpeg encoders behind the codec perturbations (VC, H265), for repeatability."""
     return {"pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
             "libx264": "libx264" in av.codecs_available, "libx265": "libx265" in av.codecs_available}
+
+
+# The settings that decide what a run's numbers mean, beyond the detector and level names a regression gate compares
+# by: two runs differing in any of them measure different things (`metrics.gate.protocol_differences`).
+PROTOCOL_FACE_FIELDS = ("detector", "threshold", "max_side", "margin", "context", "crop_size", "no_face",
+                        "detect_every", "smooth", "track")
+
+
+def protocol_fields(manifest: dict) -> dict[str, object]:
+    """A run's protocol as flat `name: value` pairs from its manifest: frames, sampling, face settings, weights
+    (sha256 per detector), detector options, precision, dataset (name, split, selection, options and the content
+    fingerprint, or the generator's parameters for generated data, whose bytes differ between machines), seed and
+    the perturbation protocol (where applied, write-back, each level's steps)."""
+    config, dataset = manifest.get("config", {}), manifest.get("dataset", {})
+    faces = config.get("faces", {})
+    fields: dict[str, object] = {"frames": config.get("num_frames"), "sampling": faces.get("sampling"),
+                                 **{f"faces.{k}": faces.get(k) for k in PROTOCOL_FACE_FIELDS}}
+    for name, info in manifest.get("detectors", {}).items():
+        fields[f"weights.{name}"] = info.get("sha256")
+        fields[f"detector_options.{name}"] = config.get("detector_options", {}).get(name, {})
+    fields["precision"] = config.get("precision", "fp32")
+    fields.update({"dataset": dataset.get("name"), "dataset.split": dataset.get("split"),
+                   "dataset.videos": dataset.get("n_selected"), "dataset.options": config.get("dataset_options", {})})
+    if "generator" in dataset:
+        fields["dataset.generator"] = dataset["generator"]
+    else:
+        fields["dataset.fingerprint"] = dataset.get("fingerprint")
+    fields.update({"seed": manifest.get("seed"), "apply_at": config.get("apply_at", "face"),
+                   "df_write_back": config.get("df_write_back", "none")})
+    for name, level in manifest.get("levels", {}).items():
+        fields[f"level.{name}"] = level.get("steps")
+    return fields

@@ -212,7 +212,6 @@ def train(config: TrainConfig, out: Path | None = None, log=None, fresh: bool = 
     config.validate()
     fingerprint = config.fingerprint()
     out = Path(out) if out else Path("runs") / f"train-{datetime.now():%Y%m%d-%H%M%S}" / f"{config.detector}.safetensors"
-    out.parent.mkdir(parents=True, exist_ok=True)
     state = None if fresh else load_state(state_path(out), fingerprint)
 
     def open_split(split: str) -> list:
@@ -225,6 +224,7 @@ def train(config: TrainConfig, out: Path | None = None, log=None, fresh: bool = 
                                 seed=config.seed, **config.detector_options)
     augmentation = Augmentation(config.augment, config.augment_p, config.mirror)
     level = augmentation.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves no empty folder behind
     input_size, context = detector.input_size, config.faces.context
     cache_root = (Path(config.cache_dir) if config.cache_dir else default_cache_dir()).absolute()
     videos, skipped = load_videos(items, config.num_frames, config.faces, cache_root, input_size,
