@@ -245,7 +245,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     finish = time.perf_counter()
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
-    write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
+    write_json(run_dir / METRICS_FILE, metrics_document(rows, config, manifest))
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1),
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
@@ -301,10 +301,17 @@ def report_caches(workers: CacheLog, timing: RunTiming) -> None:
         print(line, file=sys.stderr)
 
 
-def metrics_document(rows: list[dict], config: RunConfig) -> dict:
-    """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups."""
+def metrics_document(rows: list[dict], config: RunConfig, manifest: dict | None = None) -> dict:
+    """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups, breaking
+    points, temporal stability and quality (the manifest's input contracts name the clip models)."""
     return run_metrics(rows, config.detectors, config.levels, aggregate=config.aggregate, n_boot=config.bootstrap,
-                       seed=config.seed, reference=config.reference)
+                       seed=config.seed, reference=config.reference, clip_frames=clip_models(manifest or {}))
+
+
+def clip_models(manifest: dict) -> dict[str, int]:
+    """{detector: frames per clip} of the clip models in a run manifest (0: the whole video is one clip)."""
+    return {name: int(info.get("input", {}).get("clip_frames") or 0)
+            for name, info in (manifest.get("detectors") or {}).items() if info.get("input", {}).get("input") == "clip"}
 
 
 def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None = None, aggregate: str | None = None,
@@ -328,7 +335,7 @@ def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None
                   file=sys.stderr)
         config = dataclasses.replace(RunConfig.from_dict(manifest["config"]), levels=list(manifest["levels"]),
                                      **overrides)
-        write_json(run_dir / METRICS_FILE, metrics_document(read_scores(run_dir), config))
+        write_json(run_dir / METRICS_FILE, metrics_document(read_scores(run_dir), config, manifest))
     if out is None:  # a folder: the report is `report.<format>` in it
         out = run_dirs[0] if len(run_dirs) == 1 else Path("runs") / "comparison"
     return write_report(run_dirs, out, fmt)
