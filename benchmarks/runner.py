@@ -22,6 +22,7 @@ import datasets
 import perturbations
 from reports import write_report
 from reports.run_files import (
+    BREAKING_FILE,
     GALLERY_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
@@ -48,6 +49,7 @@ from .inference.models import load_detectors
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
 from .metrics.robustness import run_metrics
+from .pipeline.breaking_faces import write_breaking_faces
 from .pipeline.face_cache import FaceCache
 from .pipeline.face_detectors import make_detector
 from .pipeline.gallery import write_gallery
@@ -245,13 +247,15 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     finish = time.perf_counter()
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
-    write_json(run_dir / METRICS_FILE, metrics_document(rows, config, manifest))
+    doc = metrics_document(rows, config, manifest)
+    write_json(run_dir / METRICS_FILE, doc)
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1),
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
                                "score_in": score_in, "peak_rss_mb": peak_rss_mb()})
     write_json(run_dir / MANIFEST_FILE, manifest)
     write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector)
+    write_breaking_faces(run_dir / BREAKING_FILE, doc, items, config.video_settings(), cache, face_detector)
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()
     write_report([run_dir], run_dir / REPORT_FILE)

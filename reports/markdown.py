@@ -10,6 +10,7 @@ from pathlib import Path
 from string import Template
 from typing import Sequence
 
+from .analysis import analysis_sections
 from .figures import run_figures
 from .run_files import FIGURES_DIR, GALLERY_FILE, SCORES_FILE, TIMING_FILE, LoadedRun
 from .tables import (
@@ -33,7 +34,7 @@ ${results_intro}
 
 ${main_table}
 
-${operating}${changes}${robustness}${groups}${frame}${figures}${gallery}${undefined}${skipped}${cost}---
+${operating}${changes}${robustness}${analysis}${groups}${frame}${figures}${gallery}${undefined}${skipped}${cost}---
 Per-video scores (one row per video, detector and level, skipped videos included) are in `${scores_file}` of each
 run folder; every table here can be rebuilt from it with `python -m benchmarks report RUN_DIR`.
 """)
@@ -83,6 +84,7 @@ def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str
                             "Paired bootstrap on the videos scored at both levels; * = the interval excludes zero."
                             if any(e.get("change") for e in entries) else ""),
         "robustness": _robustness(runs, several_runs),
+        "analysis": analysis_sections(runs, fig_dir, fig_link),  # breaking points, temporal stability, quality
         "groups": _section("Breakdown by group", group_table(
             [{**g, "run": r["name"]} for r in runs for g in r["doc"].get("groups", [])]),
             "A group column only fakes have (e.g. manipulation method) is scored as the group's fakes against all "

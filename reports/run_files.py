@@ -22,6 +22,7 @@ REPORT_STEM = "report"  # the report is `report.<format>`
 REPORT_FILE = f"{REPORT_STEM}.md"
 TIMING_FILE = "timing.json"  # optional: written by runs since the cost accounting
 GALLERY_FILE = "gallery.png"  # optional: a perturbation gallery the report copies in
+BREAKING_FILE = "breaking.png"  # optional: the hardest videos' faces at their breaking levels (report copies it in)
 FIGURES_DIR = "figures"  # next to the report: the PNG figures it links
 RUN_FILES = (MANIFEST_FILE, METRICS_FILE, SCORES_FILE)  # what a finished run folder must hold
 INPUTS_FILE = "videos.jsonl"  # per video, what its rows were computed from (file identity, label): resume checks it
