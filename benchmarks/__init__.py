@@ -1,7 +1,8 @@
 """Robustness benchmark for deepfake video detectors.
 
 Python API: `benchmarks.run(RunConfig(...))` runs a benchmark into a run folder, `benchmarks.report(run_dirs)`
-rebuilds metrics and reports from run folders, `benchmarks.train(TrainConfig(...), out)` fine-tunes a detector,
+rebuilds metrics and reports from run folders, `benchmarks.load_run(dir)` reads a run's results as pandas
+DataFrames, `benchmarks.train(TrainConfig(...), out)` fine-tunes a detector,
 `benchmarks.check(run_dir, benchmarks.load_baseline(path), metrics)` is the regression gate's judgement.
 
 This package face is lazy: names are imported on first use, so `import benchmarks` (and the command line's
@@ -16,12 +17,14 @@ import importlib
 
 from benchmarks import binding  # noqa: F401  (first: the siblings' generic names mean this project's packages)
 
-__all__ = ["RunConfig", "RunResult", "run", "report", "TrainConfig", "train", "build_baseline", "load_baseline",
-           "check", "verdict_table"]
+__all__ = ["RunConfig", "RunResult", "RunData", "load_run", "run", "report", "TrainConfig", "train", "build_baseline",
+           "load_baseline", "check", "verdict_table"]
 
 LAZY = {
     "RunConfig": "benchmarks.config:RunConfig",
-    "RunResult": "benchmarks.runner:RunResult",
+    "RunResult": "benchmarks.results:RunResult",
+    "RunData": "benchmarks.results:RunData",
+    "load_run": "benchmarks.results:load_run",
     "run": "benchmarks.runner:run",
     "report": "benchmarks.runner:report",
     "TrainConfig": "benchmarks.training.train:TrainConfig",

@@ -56,19 +56,13 @@ from .pipeline.gallery import write_gallery
 from .pipeline.held_frames import memory_warning
 from .pipeline.perturb import redetects
 from .pipeline.video_rows import queue_video
+from .results import RunResult
 from .run_folder.inputs import InputsLog, reconcile
 from .run_folder.lock import RunFolderLock, holder
 from .run_folder.manifest import build_manifest
 from .run_folder.timing import RunTiming
 
 __all__ = ["RunResult", "run", "report", "resolve_run_dir", "metrics_document", "report_caches"]
-
-@dataclasses.dataclass
-class RunResult:
-    run_dir: Path
-    metrics: list
-    complete: bool
-
 
 def resolve_run_dir(config: RunConfig, fresh: bool = False, runs_dir: Path | None = None) -> Path:
     """`out` if given; else the newest unfinished run of the same configuration (resume); else a new folder."""
@@ -259,7 +253,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()
     write_report([run_dir], run_dir / REPORT_FILE)
-    return RunResult(run_dir, metrics, complete=True)
+    return RunResult(run_dir, level_metrics=metrics, complete=True)
 
 
 def _score_here(pending: list, executor, scorer: BatchScorer, threads: InferenceThreads, config: RunConfig,

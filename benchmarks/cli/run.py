@@ -176,7 +176,7 @@ def main(args: argparse.Namespace) -> int:
     if protocol:
         config = follow(config, protocol, typed_dests(build_run_parser, command_argv(args)))
     result = benchmarks.run(config, fresh=args.fresh, progress=not args.quiet)
-    entries = [m.to_dict() for m in result.metrics]
+    entries = [m.to_dict() for m in result.level_metrics]
     several = len(config.detectors) > 1
     print(main_table(entries, [column_label(e, several) for e in entries]))
     print_detector_errors(result.run_dir)
