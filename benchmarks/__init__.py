@@ -18,7 +18,7 @@ import importlib
 from benchmarks import binding  # noqa: F401  (first: the siblings' generic names mean this project's packages)
 
 __all__ = ["RunConfig", "RunResult", "RunData", "load_run", "run", "report", "TrainConfig", "train", "build_baseline",
-           "load_baseline", "check", "verdict_table"]
+           "load_baseline", "check", "verdict_table", "leaderboard"]
 
 LAZY = {
     "RunConfig": "benchmarks.config:RunConfig",
@@ -32,6 +32,7 @@ LAZY = {
     "build_baseline": "benchmarks.metrics.gate:build_baseline",
     "load_baseline": "benchmarks.metrics.gate:load_baseline",
     "check": "benchmarks.metrics.gate:check",
+    "leaderboard": "benchmarks.metrics.leaderboard:leaderboard",
     "verdict_table": "benchmarks.metrics.gate:verdict_table",
 }
 
