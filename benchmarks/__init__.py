@@ -22,9 +22,9 @@ __all__ = ["RunConfig", "RunResult", "RunData", "load_run", "run", "report", "Tr
 
 LAZY = {
     "RunConfig": "benchmarks.config:RunConfig",
-    "RunResult": "benchmarks.results:RunResult",
-    "RunData": "benchmarks.results:RunData",
-    "load_run": "benchmarks.results:load_run",
+    "RunResult": "benchmarks.run_folder.results:RunResult",
+    "RunData": "benchmarks.run_folder.results:RunData",
+    "load_run": "benchmarks.run_folder.results:load_run",
     "run": "benchmarks.runner:run",
     "report": "benchmarks.runner:report",
     "TrainConfig": "benchmarks.training.train:TrainConfig",

@@ -56,10 +56,10 @@ from .pipeline.gallery import write_gallery
 from .pipeline.held_frames import memory_warning
 from .pipeline.perturb import redetects
 from .pipeline.video_rows import queue_video
-from .results import RunResult
 from .run_folder.inputs import InputsLog, reconcile
 from .run_folder.lock import RunFolderLock, holder
 from .run_folder.manifest import build_manifest
+from .run_folder.results import RunResult
 from .run_folder.timing import RunTiming
 
 __all__ = ["RunResult", "run", "report", "resolve_run_dir", "metrics_document", "report_caches"]
