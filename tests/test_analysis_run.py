@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from skimage.metrics import peak_signal_noise_ratio
 
 import detectors
 import perturbations
@@ -40,11 +42,14 @@ def test_psnr_and_ssim_fall_with_severity_on_real_faces(video):
         assert 0 < ssim[-1] < ssim[0] < 1
 
 
-def test_quality_is_none_for_crops_of_other_frames():
-    import numpy as np
-    a = np.zeros((2, 8, 8, 3), np.uint8)
-    assert crop_quality(a, a, [0, 1], [0, 2]) is None
-    assert crop_quality(a, a, [0, 1], [0, 1]) == {"psnr": None, "ssim": 1.0, "frames": 2}
+def test_quality_matches_scikit_image_and_compares_only_the_same_frames():
+    a = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + 9, 0, 255).astype(np.uint8)
+    q = crop_quality(a, b, list(range(16)), list(range(16)))
+    assert q["frames"] == 2  # one per 8 crops
+    assert q["psnr"] == pytest.approx(peak_signal_noise_ratio(a[[0, 15]], b[[0, 15]], data_range=255), abs=1e-4)
+    assert crop_quality(a, a, list(range(16)), list(range(16)), frames=4) == {"psnr": None, "ssim": 1.0, "frames": 4}
+    assert crop_quality(a, b, list(range(16)), [0] + list(range(2, 17))) is None  # other frames: not comparable
 
 
 @pytest.mark.slow
