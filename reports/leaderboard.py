@@ -141,6 +141,8 @@ def render_markdown(board: dict[str, Any]) -> str:
             f"ranked by the mean {metric} over the perturbed levels every entry has ({', '.join(f'`{lv}`' for lv in board['ranked_levels']) or 'none'}). "
             f"drop = mean perturbed − clean; mCE as in each run's metrics.json (reference `{board.get('mce_reference')}`); "
             "breaking severities per graded type (median, and the share of clean-correct videos never broken).\n\n"
+            + ("" if board["ranked_levels"] else f"**Nothing is ranked**: no perturbed level has a {metric} for every "
+               "entry (an entry without both classes, or without perturbed levels); the order is by name.\n\n")
             + frame_table(ranking) + "\n\n## Per level\n\n"
             f"{metric} with its 95% bootstrap interval over videos.\n\n" + frame_table(per_level) + "\n\n")
     if len(pairs):
