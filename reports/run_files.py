@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Literal, NotRequired, Required, TypedDict
 
+from .analysis_schema import BreakingPoints, Quality, TemporalStability
 from .score_values import row_problem
 
 SCORES_FILE = "scores.csv"
@@ -210,6 +211,9 @@ class MetricsDoc(TypedDict, total=False):
     frame: list[LevelEntry]
     robustness: RobustnessSummary
     groups: list[GroupEntry]
+    breaking_points: BreakingPoints  # the per-video analyses: reports/analysis_schema.py
+    temporal_stability: TemporalStability
+    quality: Quality
 
 
 class LoadedRun(TypedDict):

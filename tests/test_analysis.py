@@ -181,3 +181,16 @@ def test_load_run_gives_typed_scores_and_long_metrics(tmp_path):
     assert auc["none"] == pytest.approx(0.75) and run.manifest["levels"] == levels
     with pytest.raises(FileNotFoundError, match="not a finished run folder"):
         benchmarks.load_run(tmp_path / "nothing")
+
+
+def test_documents_follow_the_declared_schema():
+    from reports.analysis_schema import DetectorBreaking, LevelQuality, StabilityEntry, TypeBreaking, TypeQuality
+    levels = ["none", "GB:1", "GB:2", "GB:3", "GNC:1"]
+    doc = run_metrics(breaking_rows(), ["d"], levels, n_boot=0)
+    d = doc["breaking_points"]["detectors"]["d"]
+    assert d.keys() == DetectorBreaking.__annotations__.keys()
+    assert d["types"]["GB"].keys() == TypeBreaking.__annotations__.keys()
+    for e in doc["temporal_stability"]["entries"]:
+        assert StabilityEntry.__required_keys__ <= e.keys() <= StabilityEntry.__annotations__.keys()
+    assert doc["quality"]["levels"]["GB:1"].keys() == LevelQuality.__annotations__.keys()
+    assert doc["quality"]["detectors"]["d"]["GB"].keys() == TypeQuality.__annotations__.keys()
