@@ -21,6 +21,7 @@ import datasets
 import perturbations
 from reports import write_report
 from reports.run_files import (
+    BREAKING_FILE,
     GALLERY_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
@@ -47,6 +48,7 @@ from .inference.models import load_detectors
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
 from .metrics.robustness import run_metrics
+from .pipeline.breaking_faces import write_breaking_faces
 from .pipeline.face_cache import FaceCache
 from .pipeline.face_detectors import make_detector
 from .pipeline.gallery import write_gallery
@@ -58,16 +60,10 @@ from .progress import Progress
 from .run_folder.inputs import InputsLog, reconcile
 from .run_folder.lock import RunFolderLock, holder
 from .run_folder.manifest import build_manifest
+from .run_folder.results import RunResult
 from .run_folder.timing import RunTiming
 
 __all__ = ["RunResult", "run", "report", "resolve_run_dir", "metrics_document", "report_caches"]
-
-@dataclasses.dataclass
-class RunResult:
-    run_dir: Path
-    metrics: list
-    complete: bool
-
 
 def resolve_run_dir(config: RunConfig, fresh: bool = False, runs_dir: Path | None = None) -> Path:
     """`out` if given; else the newest unfinished run of the same configuration (resume); else a new folder."""
@@ -256,7 +252,8 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
     progress.stage(f"metrics{bootstrap_note(config.bootstrap)}")
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
-    write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
+    doc = metrics_document(rows, config, manifest)
+    write_json(run_dir / METRICS_FILE, doc)
     manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     seconds_this_session=round(time.perf_counter() - started, 1),
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
@@ -264,12 +261,13 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
     write_json(run_dir / MANIFEST_FILE, manifest)
     progress.stage("gallery")
     write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector)
+    write_breaking_faces(run_dir / BREAKING_FILE, doc, items, config.video_settings(), cache, face_detector)
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()
     progress.stage("report and figures")
     write_report([run_dir], run_dir / REPORT_FILE)
     progress.done()
-    return RunResult(run_dir, metrics, complete=True)
+    return RunResult(run_dir, level_metrics=metrics, complete=True)
 
 
 def _score_here(pending: list, executor, scorer: BatchScorer, threads: InferenceThreads, config: RunConfig,
@@ -319,10 +317,17 @@ def bootstrap_note(resamples: int) -> str:
     return f" with {resamples} bootstrap resamples per interval" if resamples else " (no bootstrap)"
 
 
-def metrics_document(rows: list[dict], config: RunConfig) -> dict:
-    """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups."""
+def metrics_document(rows: list[dict], config: RunConfig, manifest: dict | None = None) -> dict:
+    """metrics.json: point estimates, bootstrap intervals, paired changes, robustness summaries, groups, breaking
+    points, temporal stability and quality (the manifest's input contracts name the clip models)."""
     return run_metrics(rows, config.detectors, config.levels, aggregate=config.aggregate, n_boot=config.bootstrap,
-                       seed=config.seed, reference=config.reference)
+                       seed=config.seed, reference=config.reference, clip_frames=clip_models(manifest or {}))
+
+
+def clip_models(manifest: dict) -> dict[str, int]:
+    """{detector: frames per clip} of the clip models in a run manifest (0: the whole video is one clip)."""
+    return {name: int(info.get("input", {}).get("clip_frames") or 0)
+            for name, info in (manifest.get("detectors") or {}).items() if info.get("input", {}).get("input") == "clip"}
 
 
 def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None = None, aggregate: str | None = None,
@@ -351,7 +356,7 @@ def report(run_dirs: Iterable[Path], *, out: Path | None = None, fmt: str | None
                                      **overrides)
         rows = read_scores(run_dir)  # a damaged scores.csv is one error line, before any progress line
         progress.stage(f"metrics of {run_dir}{bootstrap_note(config.bootstrap)}")
-        write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
+        write_json(run_dir / METRICS_FILE, metrics_document(rows, config, manifest))
     if out is None:  # a folder: the report is `report.<format>` in it
         out = run_dirs[0] if len(run_dirs) == 1 else Path("runs") / "comparison"
     progress.stage("report and figures")

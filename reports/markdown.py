@@ -10,6 +10,7 @@ from pathlib import Path
 from string import Template
 from typing import Sequence
 
+from .analysis import analysis_sections
 from .figures import run_figures
 from .run_files import FIGURES_DIR, GALLERY_FILE, SCORES_FILE, TIMING_FILE, LoadedRun
 from .tables import (
@@ -34,7 +35,7 @@ ${main_table}
 
 ${results_note}
 
-${changes}${robustness}${operating}${groups}${frame}${figures}${gallery}${undefined}${skipped}## Protocol
+${changes}${robustness}${analysis}${operating}${groups}${frame}${figures}${gallery}${undefined}${skipped}## Protocol
 
 ${definitions}
 
@@ -97,6 +98,7 @@ def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str
                             "Paired bootstrap on the videos scored at both levels; * = the interval excludes zero."
                             if any(e.get("change") for e in entries) else ""),
         "robustness": _robustness(runs, several_runs),
+        "analysis": analysis_sections(runs, fig_dir, fig_link),  # breaking points, temporal stability, quality
         "groups": _groups(runs, groups),
         "frame": _frame(runs),
         "figures": _figures(runs, fig_dir, fig_link) if fig_dir else "",

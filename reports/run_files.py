@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Literal, NotRequired, Required, TypedDict
 
+from .analysis_schema import BreakingPoints, Quality, TemporalStability
 from .score_values import row_problem
 
 SCORES_FILE = "scores.csv"
@@ -22,6 +23,7 @@ REPORT_STEM = "report"  # the report is `report.<format>`
 REPORT_FILE = f"{REPORT_STEM}.md"
 TIMING_FILE = "timing.json"  # optional: written by runs since the cost accounting
 GALLERY_FILE = "gallery.png"  # optional: a perturbation gallery the report copies in
+BREAKING_FILE = "breaking.png"  # optional: the hardest videos' faces at their breaking levels (report copies it in)
 FIGURES_DIR = "figures"  # next to the report: the PNG figures it links
 RUN_FILES = (MANIFEST_FILE, METRICS_FILE, SCORES_FILE)  # what a finished run folder must hold
 INPUTS_FILE = "videos.jsonl"  # per video, what its rows were computed from (file identity, label): resume checks it
@@ -213,6 +215,9 @@ class MetricsDoc(TypedDict, total=False):
     groups: list[GroupEntry]
     group_min_videos: int  # values with fewer videos of their own are folded into "other"
     group_columns_small: dict[str, int]  # columns left out: every value below the minimum (-> number of values)
+    breaking_points: BreakingPoints  # the per-video analyses: reports/analysis_schema.py
+    temporal_stability: TemporalStability
+    quality: Quality
 
 
 class LoadedRun(TypedDict):

@@ -26,7 +26,7 @@ def test_demo_benchmark_separates_clean_and_drops_under_heavy(tmp_path):
     """The README's first command, with 8 frames per video instead of 32 to keep CI short."""
     config = RunConfig(detectors=["meso"], levels=["heavy"], num_frames=8, out=str(tmp_path / "run"))
     result = runner.run(config, progress=False)
-    clean, heavy = result.metrics
+    clean, heavy = result.level_metrics
     assert clean.level == "none" and clean.n_scored == 32 and clean.n_skipped == 0
     assert clean.auc > 0.9
     assert heavy.auc < clean.auc - 0.1
@@ -58,8 +58,8 @@ def test_original_mesonet_weights_on_real_videos_at_all_three_tiers(real_videos,
     result = runner.run(config, progress=False)
     rows = results.read_scores(result.run_dir)
     assert len(rows) == 8 * 3 and all(r["status"] == "ok" for r in rows)
-    assert [m.level for m in result.metrics] == ["none", "flip", "heavy"]
-    assert all(m.n_real == 4 and m.n_fake == 4 and m.auc is not None for m in result.metrics)
+    assert [m.level for m in result.level_metrics] == ["none", "flip", "heavy"]
+    assert all(m.n_real == 4 and m.n_fake == 4 and m.auc is not None for m in result.level_metrics)
     report = (result.run_dir / "report.md").read_text()
     assert "MesoInception_DF.h5" in report and "keras-h5" in report
 
@@ -70,6 +70,6 @@ def test_legacy_deepfake_detector_checkpoint_runs_end_to_end(real_videos, tmp_pa
                        weights={"meso": str(weights)}, num_frames=4, max_videos=8, out=str(tmp_path / "run"),
                        cache_dir=str(tmp_path / "cache"), follow_symlinks=True)
     result = runner.run(config, progress=False)
-    assert result.metrics[0].n_scored == 8
+    assert result.level_metrics[0].n_scored == 8
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["detectors"]["meso"]["architecture"] == "mesoinception4-dfdet"

@@ -63,7 +63,7 @@ def test_markdown_report_renders_cleanly(tmp_path):
     assert html.count("<table>") >= 7          # main, operating, change, 3 robustness, groups, frame, skipped
     assert "|---" not in html and "| ---" not in html
     images = re.findall(r'<img[^>]*src="([^"]+)"', html)
-    assert len(images) == 2 * 3 + 1         # severity, ROC, histogram per detector + gallery
+    assert len(images) == 2 * 4 + 1         # severity, ROC, histogram, breaking-point survival per detector + gallery
     for src in images:  # the figures, and the run's own gallery.png where it lies (stored once)
         assert (run / src).is_file() and (src.startswith("figures/") or src == "gallery.png")
     assert not (run / "figures" / "gallery.png").exists()

@@ -2,7 +2,8 @@
 
 Stages, each timed sequentially in this process without a face cache, so their shares add up: decode only
 (the floor: frames must be decoded whatever else happens; the fastest of 3 passes per video), decode + face detection and crop, face-stage
-perturbation per level, detector inference. Then whole runs, each a fresh `python -m benchmarks run` process
+perturbation per level, detector inference, the quality measurement (PSNR + SSIM per perturbed level, with its share
+of the other stages: aim <= 10%). Then whole runs, each a fresh `python -m benchmarks run` process
 (so its peak RSS is its own): the 3-level `meso` run with a fresh face cache for `--workers 1` and the core
 count, then second runs on the cached faces with a new level (`GB:3`, plus the clean `none` every run has) and
 with a new detector (`meso4`, 3 levels), the new detector again with the opt-in `--cache-perturbed` (after a run
@@ -21,7 +22,7 @@ time (interpreter start, imports, model loading, metrics, report) is printed nex
 fails or scores fewer rows than expected, so CI can run `--short` (2 generated clips, 8 frames, only the first
 runs and the new-level run: about a minute). The full mode prints markdown ready to paste into the README.
 
-Usage: python -m tools.bench_throughput [--short] [--frames 32] [--data DIR] [--no-real] [--no-generated]
+Usage: python -m tools.bench_throughput [--short] [--frames 32] [--data DIR] [--no-real] [--no-generated] [--stages-only]
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from benchmarks.inference.models import predict_frames
 from benchmarks.pipeline.decode import read_frames, write_video
 from benchmarks.pipeline.face_detectors import make_detector
 from benchmarks.pipeline.faces import extract_faces, inner_crop
+from benchmarks.pipeline.quality import crop_quality
 from datasets.demo import generate_demo
 from reports.run_files import read_scores
 from tools.machine import describe
@@ -88,6 +90,7 @@ class StageTimes:
     faces: float = 0.0
     levels: dict[str, float] = field(default_factory=dict)
     inference: float = 0.0
+    quality: float = 0.0  # PSNR + SSIM of the perturbed crops against the clean ones (every perturbed level)
     runs: list[RunTimes] = field(default_factory=list)
 
 
@@ -146,6 +149,10 @@ def time_stages(name: str, videos: list[tuple[Path, str]], frames: int) -> Stage
             perturbed = level.split_by_stage("face")["face"].apply(crops.crops, perturbations.seed_for(0, path.stem, lvl))
             faces = inner_crop(perturbed, settings.context)
             times.levels[lvl] += time.perf_counter() - start
+            if not level.is_identity:  # what `perturb_level` adds per video and level
+                start = time.perf_counter()
+                crop_quality(inner_crop(crops.crops, settings.context), faces, crops.frame_indices, crops.frame_indices)
+                times.quality += time.perf_counter() - start
             start = time.perf_counter()
             predict_frames(model, faces, CPU_BATCH)  # the run's default on CPU
             times.inference += time.perf_counter() - start
@@ -228,8 +235,9 @@ def report(times: StageTimes) -> str:
     floor = times.decode / n
     stages = {"decode only (the floor)": times.decode, "decode + faces": times.faces,
               **{f"perturb {lvl}": s for lvl, s in times.levels.items()},
-              f"inference meso ({len(LEVELS)} levels)": times.inference}
-    sequential = times.faces + sum(times.levels.values()) + times.inference
+              f"inference meso ({len(LEVELS)} levels)": times.inference,
+              "quality: PSNR + SSIM per perturbed level": times.quality}
+    sequential = times.faces + sum(times.levels.values()) + times.inference + times.quality
     lines = [f"#### {times.name}: {times.videos} videos, {times.frames} frames each", "",
              "| stage (sequential, one process) | seconds | per video s | x decode floor | share |",
              "|---|---:|---:|---:|---:|"]
@@ -237,6 +245,10 @@ def report(times: StageTimes) -> str:
         share = "-" if stage.startswith("decode only") else f"{seconds / sequential:.0%}"
         lines.append(f"| {stage} | {seconds:.2f} | {seconds / n:.2f} | {seconds / n / floor:.2f} | {share} |")
     lines.append(f"| sum of stages | {sequential:.2f} | {sequential / n:.2f} | {sequential / n / floor:.2f} | 100% |")
+    rest = sequential - times.quality - times.faces  # a run on cached faces: perturbation + inference
+    lines += ["", f"Quality measurement: {times.quality / max(sequential - times.quality, 1e-9):.1%} of the other "
+              f"stages, {times.quality / max(rest, 1e-9):.1%} of perturbation + inference (a run on cached faces); "
+              "aim <= 10%."]
     lines += ["", "| whole run (`python -m benchmarks run`, meso unless said) | scoring loop s | per video s | "
               "x decode floor | steady per video s | x decode floor | all-in process s | "
               "peak RSS main / largest worker MB |",
@@ -284,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with ffpp/ and dfdc/ samples")
     parser.add_argument("--no-real", action="store_true", help="skip the real FF++/DFDC samples")
     parser.add_argument("--no-generated", action="store_true", help="skip the generated 1080p clips")
+    parser.add_argument("--stages-only", action="store_true", help="time the stages only (the quality measurement "
+                        "among them), no whole runs")
     args = parser.parse_args(argv)
     frames = args.frames or (8 if args.short else 32)
     workers = sorted({1, default_workers()})
@@ -303,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                 sets.append(("generated 1080p", generated_videos(work, 2 if args.short else 4, max(frames, 16))))
             for name, videos in sets:
                 times = time_stages(name.split()[0], videos, frames)
-                time_runs(times, videos, workers, work, short=args.short)
+                if not args.stages_only:
+                    time_runs(times, videos, workers, work, short=args.short)
                 times.name = name
                 print(report(times) + "\n", flush=True)
     except BenchError as error:

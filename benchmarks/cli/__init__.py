@@ -11,7 +11,7 @@ import argparse
 import sys
 import traceback
 
-from . import cache, datasets, gallery, gate, levels, listing, predict, report, run, serve, train, weights
+from . import cache, datasets, gallery, gate, leaderboard, levels, listing, predict, report, run, serve, train, weights
 from .stopping import StopSignals
 
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
@@ -20,7 +20,7 @@ EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n"
          "  python -m benchmarks predict my_video.mp4 --weights MesoInception_DF.h5 --level GB:1,GB:3,GB:5"
 
 # In the order `--help` lists them; `gate` adds `baseline` and `check`.
-COMMANDS = (run, predict, listing, report, cache, datasets, gallery, levels, gate, train, weights, serve)
+COMMANDS = (run, predict, listing, report, leaderboard, cache, datasets, gallery, levels, gate, train, weights, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -191,7 +191,7 @@ def main(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not args.quiet)
     progress.stage("loading torch and the pipeline")  # the first use of benchmarks.run imports them (seconds)
     result = benchmarks.run(config, fresh=args.fresh, progress=progress)
-    entries = [m.to_dict() for m in result.metrics]
+    entries = [m.to_dict() for m in result.level_metrics]
     several = len(config.detectors) > 1
     print(main_table(entries, [column_label(e, several) for e in entries]))
     print_detector_errors(result.run_dir)

@@ -20,3 +20,10 @@ def did_you_mean(name: str, known: list[str]) -> str:
     """' (did you mean X?)' for a near miss of `name` among `known` (metric, level, detector names), else ''."""
     close = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+# metrics.json keys of the per-video robustness analyses (issue 21), and their settings.
+BREAKING_POINTS = "breaking_points"
+TEMPORAL_STABILITY = "temporal_stability"
+QUALITY = "quality"
+QUALITY_TARGETS = (0.9, 0.8, 0.7)  # SSIM values at which "AUC at equal quality" is interpolated
+HARDEST_VIDEOS = 5  # videos listed per detector as breaking earliest across types

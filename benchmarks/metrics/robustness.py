@@ -22,7 +22,11 @@ from .binary import (
     scored_arrays,
     youden_threshold,
 )
+from .breaking import breaking_points, clean_thresholds, graded_by_type
 from .graded import CLEAN, summarise
+from .names import BREAKING_POINTS, QUALITY, TEMPORAL_STABILITY
+from .quality import quality_summary
+from .stability import temporal_stability
 
 DEFAULT_REFERENCE = "meso"
 SCHEMA = 2
@@ -167,8 +171,10 @@ def frame_entries(rows: list[dict], detector: str, levels: Sequence[str]) -> lis
 
 def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str], *, aggregate: str = "mean",
                 n_boot: int = boot.DEFAULT_RESAMPLES, seed: int = 0, confidence: float = boot.DEFAULT_CONFIDENCE,
-                reference: str | None = DEFAULT_REFERENCE, min_group_videos: int = MIN_GROUP_VIDEOS) -> dict:
-    """The metrics.json document of one run (schema 2; `video` keeps the schema-1 fields)."""
+                reference: str | None = DEFAULT_REFERENCE, min_group_videos: int = MIN_GROUP_VIDEOS,
+                clip_frames: dict[str, int] | None = None) -> dict:
+    """The metrics.json document of one run (schema 2; `video` keeps the schema-1 fields). `clip_frames` names
+    the clip models (detector -> frames per clip) for the temporal stability."""
     rows = rescore_rows(rows, aggregate)
     video = [e for d in detectors for e in detector_entries(rows, d, levels, n_boot, seed, confidence)]
     frame = [e for d in detectors for e in frame_entries(rows, d, levels)]
@@ -176,10 +182,15 @@ def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str
     groups = [g for d in detectors for lv in levels
               for g in group_breakdown(rows, d, lv, min_videos=min_group_videos, n_boot=n_boot, seed=seed,
                                        confidence=confidence)]
+    thresholds = clean_thresholds(rows, detectors)
+    analyses = {BREAKING_POINTS: breaking_points(rows, detectors, levels, thresholds),
+                TEMPORAL_STABILITY: temporal_stability(rows, detectors, levels, thresholds, clip_frames),
+                QUALITY: quality_summary(rows, levels, auc, graded_by_type(levels))}
     return {"schema": SCHEMA, "aggregate": aggregate, "threshold_rule": THRESHOLD_RULE,
             "bootstrap": {"resamples": n_boot, "seed": seed, "confidence": confidence, "unit": "video",
                           "interval": "percentile", "paired": "same resample indices, videos scored at both levels"},
             "video": video, "frame": frame, "robustness": summarise(auc, reference), "groups": groups,
             "group_min_videos": min_group_videos,
             "group_columns_small": small_group_columns([r for r in rows if r["detector"] in detectors
-                                                        and r["level"] in levels], min_group_videos)}
+                                                        and r["level"] in levels], min_group_videos),
+            **analyses}

@@ -12,6 +12,7 @@ from ..config import VideoSettings
 from .face_cache import FaceCache
 from .faces import FaceCrops, extract_faces, inner_crop
 from .perturbed_cache import PerturbedLevel
+from .quality import crop_quality
 
 __all__ = ["level_inputs", "perturb_level", "drop_empty", "redetects"]
 
@@ -59,9 +60,13 @@ def perturb_level(item, crops: FaceCrops, lvl: str, parts: dict[str, perturbatio
         perturbed, params["face"] = level_crops.crops, {"level": lvl, "steps": []}
     else:
         perturbed, params["face"] = parts["face"].apply(level_crops.crops, seed, return_params=True)
-    return PerturbedLevel("ok", "", inner_crop(perturbed, settings.faces.context),
-                          " ".join(map(str, level_crops.frame_indices)),
-                          json.dumps(drop_empty(params), sort_keys=True, default=str))
+    faces = inner_crop(perturbed, settings.faces.context)
+    params = drop_empty(params)
+    if not all(part.is_identity for part in parts.values()):  # measured once here, shared by every detector
+        params["quality"] = crop_quality(inner_crop(crops.crops, settings.faces.context), faces,
+                                         crops.frame_indices, level_crops.frame_indices)
+    return PerturbedLevel("ok", "", faces, " ".join(map(str, level_crops.frame_indices)),
+                          json.dumps(params, sort_keys=True, default=str))
 
 
 
