@@ -35,6 +35,7 @@ class StudyModel:
     std: tuple[float, ...]
     colour_order: str
     preprocessing: str      # Keras preprocessing, in words (for `list` and the docs)
+    keras_init: bool = True  # random init with Keras' defaults (see keras_initialised)
 
 
 STUDY_MODELS: dict[str, StudyModel] = {
@@ -42,7 +43,7 @@ STUDY_MODELS: dict[str, StudyModel] = {
     "resnet50": StudyModel("resnet50", "ResNet50", 224, *CAFFE_BGR, "BGR", "caffe: BGR, minus ImageNet means"),
     "inception-v3": StudyModel("inception_v3", "InceptionV3", 299, *HALF, "RGB", "tf: [-1, 1]"),
     "efficientnet-b1": StudyModel("tf_efficientnet_b1", "EfficientNetB1", 240, *IMAGENET, "RGB",
-                                  "built-in rescaling + ImageNet mean/std"),
+                                  "built-in rescaling + ImageNet mean/std", keras_init=False),
 }
 
 
@@ -74,6 +75,23 @@ class FrameDiffNet(nn.Module):
         return logits.view(b, -1).mean(1)
 
 
+def keras_initialised(model: TimmBinary) -> TimmBinary:
+    """Keras' default initialisation (glorot-uniform kernels, zero biases) of a random VGG16 / ResNet50 /
+    InceptionV3 study model. EfficientNetB1 keeps timm's initialisation, which mirrors Keras EfficientNet's own
+    (its random features are ~1e-5, so with Keras' zero head biases every random model would say exactly 0.5).
+
+    timm's Inception-v3 draws its convolutions with std 0.1; with batch-norm statistics still at 0/1 the
+    activations then grow layer by layer until every random model says P(fake) = 0.0 for every input. The studies
+    built these models in Keras, whose defaults keep the activations in range.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
 def study_architecture(name: str, input_size: int | None = None) -> Arch | None:
     """The Arch of a study model, or None when `name` is not one."""
     if name == "frame-diff":
@@ -84,5 +102,6 @@ def study_architecture(name: str, input_size: int | None = None) -> Arch | None:
     if spec is None:
         return None
     return Arch(f"study:{name}", name, f"{spec.keras} base + dense 256-128-64 head (timm {spec.timm_name})",
-                input_size or spec.input_size, spec.mean, spec.std, False, lambda: TimmBinary(spec.timm_name),
+                input_size or spec.input_size, spec.mean, spec.std, False,
+                lambda: keras_initialised(TimmBinary(spec.timm_name)) if spec.keras_init else TimmBinary(spec.timm_name),
                 colour_order=spec.colour_order)
