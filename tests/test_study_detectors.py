@@ -101,8 +101,11 @@ def _pillow_ela(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def test_ela_of_a_flat_image_is_zero():
-    flat = np.full((64, 64, 3), (90, 140, 200), np.uint8)
+    flat = np.full((64, 64, 3), 128, np.uint8)     # JPEG reproduces a flat grey exactly: nothing to amplify
     assert np.abs(ela_image(flat)).max() == 0.0
+    coloured = np.full((64, 64, 3), (90, 140, 200), np.uint8)
+    # a flat colour comes back within one level (YCbCr rounding), which the per-image scaling makes 1.0
+    np.testing.assert_allclose(ela_image(coloured), _pillow_ela(coloured, ELA_QUALITY), atol=1e-6)
 
 
 def test_ela_matches_pillow_at_the_documented_quality():
