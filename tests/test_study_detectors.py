@@ -19,6 +19,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import detectors  # noqa: E402
 from benchmarks.cli import main  # noqa: E402
+from benchmarks.config import FaceSettings  # noqa: E402
+from benchmarks.pipeline.face_detectors import make_detector  # noqa: E402
+from benchmarks.pipeline.faces import crop_square  # noqa: E402
 from detectors.ela import ELA_QUALITY, ela_batch, ela_image  # noqa: E402
 from detectors.heads import DENSE_HEAD  # noqa: E402
 from detectors.studies import STUDY_MODELS, FrameDiffNet  # noqa: E402
@@ -80,6 +83,15 @@ def test_frame_diff_sees_grayscale_differences_of_consecutive_frames():
         torch.testing.assert_close(net(moving), per_pair.mean(0))    # the clip: mean over its 2 differences
     with pytest.raises(ValueError, match="input_size"):
         FrameDiffNet(32)
+
+
+def test_whole_frame_face_detector_crops_the_frame_padded_to_a_square():
+    frame = np.random.default_rng(0).integers(0, 256, (90, 160, 3), np.uint8)
+    settings = FaceSettings(detector="frame")
+    box = make_detector(settings).detect(frame)[0]
+    crop = crop_square(frame, box, settings.margin, 160)          # the face crop the detector is given, at 160 px
+    np.testing.assert_array_equal(crop[35:125], frame)            # the whole frame, unscaled, centred
+    np.testing.assert_array_equal(crop[34], frame[1])             # padded by mirroring the edge
 
 
 def test_frame_diff_is_a_clip_model_at_160_px():
@@ -170,8 +182,9 @@ def _run(detector, data, cache, out, *extra):
 def test_frame_diff_trains_and_runs_end_to_end(demo_videos, tmp_path):
     data, cache = demo_videos
     weights = tmp_path / "frame-diff.safetensors"
-    _train("frame-diff", data, cache, weights)
-    rows, recorded = _run("frame-diff", data, cache, tmp_path / "run", "--weights", str(weights))
+    whole_frame = ("--face-detector", "frame")        # the study's whole-frame input
+    _train("frame-diff", data, cache, weights, *whole_frame)
+    rows, recorded = _run("frame-diff", data, cache, tmp_path / "run", "--weights", str(weights), *whole_frame)
     assert recorded["input"]["input"] == "clip" and recorded["architecture"] == "frame-diff"
     for row in rows:                                   # one clip per video: every frame carries the clip's score
         assert len(set(row["frame_scores"].split())) == 1
