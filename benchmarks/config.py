@@ -69,7 +69,8 @@ FRACTION = Range(integer=False, low=0, high=1)  # probabilities, thresholds, met
 OPEN_FRACTION = Range(integer=False, low=0, high=1, low_open=True, high_open=True)  # a share of videos held out
 
 
-FACE_DETECTORS = ("centerface", "yunet", "none")  # "none": the videos are face crops already
+# "none": the videos are face crops already (the centred square); "frame": the whole frame, padded to a square
+FACE_DETECTORS = ("centerface", "yunet", "none", "frame")
 NO_FACE_POLICIES = ("skip", "center")
 
 # Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
@@ -81,7 +82,7 @@ ALGORITHM_VERSION = 4  # 2: boxes interpolated between detections; 3: one Center
 class FaceSettings:
     """Everything that determines the cached crops (and therefore part of the cache key)."""
 
-    detector: str = "centerface"  # "centerface", "yunet" (needs model_path) or "none" (videos are face crops)
+    detector: str = "centerface"  # "centerface", "yunet" (needs model_path), "none" (videos are face crops), "frame"
     model_path: str | None = None  # YuNet .onnx file, given by the user (never downloaded)
     threshold: float = 0.5
     max_side: int = 640  # detect on a frame downscaled to this long side (speed)

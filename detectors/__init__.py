@@ -43,6 +43,21 @@ _REGISTRY: dict[str, tuple[str | Factory, str]] = {
     "xception": ("detectors.zoo:create_xception",
                  "Xception (FaceForensics++ baseline), 299x299, mean=std=0.5; weights: deepfake_detector / "
                  "DeepfakeBench .pth or .safetensors"),
+    "vgg16": ("detectors.zoo:create_vgg16",
+              "VGG16 conv base + dense 256-128-64 head (course studies), 224x224, Keras caffe preprocessing "
+              "(BGR, ImageNet means); weights: .safetensors"),
+    "resnet50": ("detectors.zoo:create_resnet50",
+                 "ResNet-50 + dense 256-128-64 head (course studies), 224x224, Keras caffe preprocessing; "
+                 "weights: .safetensors"),
+    "inception-v3": ("detectors.zoo:create_inception_v3",
+                     "Inception-v3 + dense 256-128-64 head (course studies), 299x299, [-1, 1] input; "
+                     "weights: .safetensors"),
+    "efficientnet-b1": ("detectors.zoo:create_efficientnet_b1",
+                        "EfficientNet-B1 (TF padding) + dense 256-128-64 head (course studies), 240x240, "
+                        "ImageNet norm; weights: .safetensors"),
+    "frame-diff": ("detectors.zoo:create_frame_diff",
+                   "DFDC frame-difference CNN: grayscale differences of consecutive frames, conv/pool x2, dense "
+                   "120-84-1; clip model, 160x160; weights: .safetensors"),
 }
 
 _BUILT_IN = {name: target for name, (target, _) in _REGISTRY.items()}  # the project's own: their errors pass as-is
@@ -51,6 +66,8 @@ _BUILT_IN = {name: target for name, (target, _) in _REGISTRY.items()}  # the pro
 TIMM_PREFIX = "timm:"
 TIMM_FACTORY = "detectors.zoo:create"  # create(name, weights, random_init, **options) for "timm:..." names
 PLUGIN_FACTORY = "detectors.plugin:create_plugin"
+ELA_WRAPPER = "detectors.ela:with_ela"  # with_ela(detector, name, ela=None, ela_quality=None): options of any detector
+ELA_OPTIONS = ("ela", "ela_quality")
 TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "package.module:attribute"
 
 DEMO_WEIGHTS = Path(__file__).parent / "weights" / "meso-demo.safetensors"
@@ -172,11 +189,20 @@ def create(name: str, weights: str | Path | None = None, random_init: bool = Fal
     not belong to this detector; options (e.g. `seed` for random init) go to the factory. Any other failure of
     a plug-in's or registered detector's own code (its module's import, a syntax error, its constructor) is a
     one-line `DetectorLoadError` naming the detector and the file.
+
+    `ela=True` (any detector) feeds it error-level-analysis images instead of frames (`detectors/ela.py`;
+    `ela_quality=Q`, default 90, sets the JPEG re-save quality). Weights saved from an ELA detector get ELA again
+    when loaded; `ela=False` with such weights is a ValueError.
     """
     _check_name(name)
     # Built-in detectors: a shipped name for another detector is refused by name; others get the file as it is.
     built_in = name in _REGISTRY and _BUILT_IN.get(name) == _REGISTRY[name][0]
     weights = named_weights.resolve(weights, name if built_in else None)
+    input_options = {key: options.pop(key) for key in ELA_OPTIONS if key in options}
+    return _resolve(ELA_WRAPPER)(_create(name, weights, random_init, **options), name, **input_options)
+
+
+def _create(name: str, weights: str | Path | None, random_init: bool, **options: Any) -> "DetectorProtocol":
     if name.startswith(TIMM_PREFIX):
         det = _resolve(TIMM_FACTORY)(name, weights, random_init, **options)
     elif _is_plugin(name):

@@ -84,7 +84,8 @@ def input_contract(detector: DetectorProtocol) -> dict:
         card = detector.checkpoint_card()
     except NotImplementedError:
         card = {}
-    keys = ("architecture", "input", "input_size", "clip_frames", "colour_order", "normalisation", "output")
+    keys = ("architecture", "input", "input_size", "clip_frames", "colour_order", "normalisation", "input_transform",
+            "output")
     contract = {k: card[k] for k in keys if k in card}
     contract.setdefault("input", "clip" if getattr(detector, "temporal", False) else "frame")
     return contract

@@ -3,8 +3,9 @@
 Input contract (all adapters): `predict(x)` takes float32 N x 3 x S x S RGB in [0, 1] at `input_size` and returns
 P(fake) per frame (numpy, shape (N,)); normalisation (ImageNet or 0.5/0.5, from the card) is applied inside.
 
-* Frame classifiers (`efficientnet`, `xception`, `timm:<name>`) score each frame.
-* Clip models (`resnet-lstm`, `efficientnet-lstm`; `temporal = True`) read the N frames as consecutive clips of
+* Frame classifiers (`efficientnet`, `xception`, `timm:<name>`, the studies' `vgg16`, `resnet50`, `inception-v3`,
+  `efficientnet-b1`: studies.py) score each frame.
+* Clip models (`resnet-lstm`, `efficientnet-lstm`, `frame-diff`; `temporal = True`) read the N frames as consecutive clips of
   `clip_frames` frames (from the card: 20, or 5 for DFDC, for deepfake_detector checkpoints, as they were trained;
   0, the default otherwise: the whole input is one clip, i.e. pass a whole video in one call). The last clip holds
   what is left (N mod clip_frames frames) and a video shorter than a clip is one shorter clip: the LSTM's last
@@ -19,7 +20,6 @@ downloaded: `pretrained=False` / `weights=None` always; ImageNet backbone weight
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,13 +28,14 @@ import torch
 from torch import nn
 
 from . import checkpoints
+from .architectures import HALF, IMAGENET, Arch
 from .base import CheckpointError, Detector, WeightsInfo
+from .heads import TimmBinary
 from .static_padding import apply_static_same
+from .studies import study_architecture
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 # efficientnet_pytorch's image_size for efficientnet-b4: DeepfakeBench's padding is computed for it (any input size).
 DFBENCH_EFFB4_IMAGE_SIZE = 380
 EFFICIENTNET_SIZES = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "b4": 380, "b5": 456, "b6": 528, "b7": 600}
@@ -97,27 +98,6 @@ class EfficientNetLSTM(nn.Module):
         return self.fc2(self.relu(self.fc1(out[:, -1]))).reshape(-1)
 
 
-class TimmBinary(nn.Module):
-    """Any timm backbone (global average pool) -> dense 256 -> 128 -> 64 -> 1 logit (ReLU between)."""
-
-    def __init__(self, model_name: str) -> None:
-        super().__init__()
-        import timm
-
-        try:
-            self.backbone = timm.create_model(model_name, pretrained=False, num_classes=0, global_pool="avg")
-        except Exception as exc:  # unknown name, bad kwargs
-            raise ValueError(f"timm model {model_name!r} cannot be built ({exc})") from None
-        self.head = nn.Sequential(nn.Linear(self.backbone.num_features, 256), nn.ReLU(), nn.Linear(256, 128),
-                                  nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 1))
-
-    def backbone_modules(self) -> nn.Module:
-        return self.backbone
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x)).reshape(-1)
-
-
 class TimmClassifier(nn.Module):
     """A timm classifier with a one-logit head (`efficientnet`, `xception`): keys are timm's own."""
 
@@ -140,21 +120,6 @@ class TimmClassifier(nn.Module):
 
 
 # --- architectures ------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Arch:
-    """One buildable architecture and its input contract (saved in the card)."""
-
-    architecture: str          # card key, e.g. "resnet50-lstm", "efficientnet:efficientnet_b4", "timm:convnext_tiny"
-    detector: str              # registry name it belongs to
-    title: str
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    temporal: bool
-    build: Callable[[], nn.Module]
-    clip_frames: int = 0
-
 
 def _timm_cfg(name: str) -> tuple[int, tuple, tuple]:
     import timm
@@ -202,6 +167,9 @@ def architecture(name: str, variant: str | None = None, input_size: int | None =
     if name == "xception":
         return Arch("xception-legacy", name, "Xception (FaceForensics++ baseline, timm legacy_xception)",
                     input_size or 299, *HALF, False, lambda: TimmClassifier("legacy_xception"))
+    study = study_architecture(name, input_size)
+    if study is not None:
+        return study
     if name.startswith("timm:"):
         model_name = name[len("timm:"):]
         if not model_name:
@@ -246,6 +214,8 @@ class ZooDetector(Detector):
         if x.ndim != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             raise ValueError(f"{self.name}: expected N x 3 x {self.input_size} x {self.input_size} RGB in [0,1], "
                              f"got {tuple(x.shape)}")
+        if self.arch.colour_order == "BGR":  # Keras caffe-mode models: channels reversed before the mean
+            x = x.flip(1)
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
     def clips(self, n: int) -> list[slice]:
@@ -279,7 +249,7 @@ class ZooDetector(Detector):
             "input_size": self.input_size,
             "input": "clip" if self.temporal else "frame",
             "clip_frames": self.clip_frames,
-            "colour_order": "RGB",
+            "colour_order": self.arch.colour_order,
             "normalisation": {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()},
             "output": "logit_fake",
             "label_convention": "one logit, fake=1, real=0",
@@ -386,3 +356,8 @@ create_resnet_lstm = factory("resnet-lstm")
 create_efficientnet = factory("efficientnet")
 create_efficientnet_lstm = factory("efficientnet-lstm")
 create_xception = factory("xception")
+create_vgg16 = factory("vgg16")
+create_resnet50 = factory("resnet50")
+create_inception_v3 = factory("inception-v3")
+create_efficientnet_b1 = factory("efficientnet-b1")
+create_frame_diff = factory("frame-diff")

@@ -43,6 +43,7 @@ LEVELS = ("none", "flip")
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+CAFFE = (tuple(m / 255 for m in (103.939, 116.779, 123.68)), (1 / 255,) * 3)  # BGR order, Keras caffe mode
 PLUGIN = "e2e_plugins.tiny:TinyDetector"
 
 
@@ -58,6 +59,7 @@ class Adapter:
     described: tuple[str, ...] = ()         # what `python -m benchmarks list` (detectors.describe) promises
     options: tuple[str, ...] = ()           # extra CLI arguments
     demo_videos: int = 2                    # --max-videos on the demo (all use 2 on the real videos)
+    bgr: bool = False                       # channels reversed before normalisation (Keras caffe mode)
 
 
 ADAPTERS = [
@@ -75,6 +77,12 @@ ADAPTERS = [
     # tests/test_importers.py
     Adapter("clip-probe", 64, False, CLIP, "clip-vit:w64-l2-p16-s64-o32", ("ViT-L/14", "CLIP norm"),
             options=("--detector-option", "variant=clip-vit:w64-l2-p16-s64-o32")),
+    # the course studies' dense-head models (detectors/studies.py) and the DFDC frame-difference clip model
+    Adapter("vgg16", 224, False, CAFFE, "study:vgg16", ("224x224", "caffe"), bgr=True),
+    Adapter("resnet50", 224, False, CAFFE, "study:resnet50", ("224x224", "caffe"), bgr=True),
+    Adapter("inception-v3", 299, False, HALF, "study:inception-v3", ("299x299", "[-1, 1]")),
+    Adapter("efficientnet-b1", 240, False, IMAGENET, "study:efficientnet-b1", ("240x240", "ImageNet norm")),
+    Adapter("frame-diff", 160, True, None, "frame-diff", ("160x160", "clip", "grayscale")),
     Adapter(PLUGIN, 64, False, None, "tiny-linear", ("plug-in", PLUGIN), demo_videos=4),
 ]
 IDS = ["plugin" if a.name == PLUGIN else a.name for a in ADAPTERS]
@@ -295,7 +303,8 @@ def check_contract(adapter: Adapter, spy: Spy, rows: list[dict]) -> None:
         assert len(call["module_in"]) == 1 and len(call["module_out"]) == 1
         module_in = call["module_in"][0]
         assert tuple(module_in.shape) == ((1, *x.shape) if adapter.temporal else tuple(x.shape))
-        torch.testing.assert_close(module_in.reshape(x.shape).float(), (x - mean) / std, atol=1e-5, rtol=1e-5)
+        ordered = x.flip(1) if adapter.bgr else x
+        torch.testing.assert_close(module_in.reshape(x.shape).float(), (ordered - mean) / std, atol=1e-5, rtol=1e-5)
         logits = call["module_out"][0]
         assert tuple(logits.shape) == ((1,) if adapter.temporal else (len(x),))
         expected = torch.sigmoid(sign * logits).numpy()

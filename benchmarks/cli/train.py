@@ -44,7 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "default: random initialisation")
     p.add_argument("--backbone-weights", help="local ImageNet weights for a zoo detector's backbone (never downloaded)")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=8 for clip models")
+                   help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=8 for clip models, ela=true "
+                   "(error-level-analysis input, recorded in the weights' card)")
     p.add_argument("--epochs", type=positive_int, default=6, help="maximum epochs (default 6)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="frames (frame models) or clips per step (default 32)")
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")

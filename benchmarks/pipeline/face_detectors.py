@@ -146,19 +146,22 @@ class YuNetDetector:
 
 
 class WholeFrameDetector:
-    """For datasets that are already face crops: the centred square of the frame is the face crop."""
+    """For datasets that are already face crops: the centred square of the frame is the face crop. With `pad`, the
+    crop is the square around the whole frame instead (its short side padded by mirroring, see `crop_square`), for
+    models that see the whole frame resized, such as the DFDC frame-difference study's."""
 
-    def __init__(self, margin: float = 1.3) -> None:
-        self.margin = margin
+    def __init__(self, margin: float = 1.3, pad: bool = False) -> None:
+        self.margin, self.pad = margin, pad
 
     def detect(self, frame_rgb: np.ndarray) -> np.ndarray:
-        return centre_box(frame_rgb.shape[:2], self.margin)[None]
+        return centre_box(frame_rgb.shape[:2], self.margin, self.pad)[None]
 
 
-def centre_box(frame_size: tuple[int, int], margin: float) -> np.ndarray:
-    """A box whose margin-scaled square is the largest centred square of the frame (score 1)."""
+def centre_box(frame_size: tuple[int, int], margin: float, pad: bool = False) -> np.ndarray:
+    """A box whose margin-scaled square is the largest centred square of the frame, or with `pad` the smallest
+    square holding the whole frame (score 1)."""
     height, width = frame_size
-    side = min(height, width) / margin
+    side = (max if pad else min)(height, width) / margin
     cx, cy = width / 2, height / 2
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, 1.0], np.float32)
 
@@ -174,7 +177,9 @@ def make_detector(settings: FaceSettings) -> FaceDetector:
         return YuNetDetector(settings.model_path, settings.threshold, settings.max_side)
     if settings.detector == "none":
         return WholeFrameDetector(settings.margin)
-    raise ValueError(f"unknown face detector {settings.detector!r}; use centerface, yunet or none")
+    if settings.detector == "frame":
+        return WholeFrameDetector(settings.margin, pad=True)
+    raise ValueError(f"unknown face detector {settings.detector!r}; use centerface, yunet, none or frame")
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
