@@ -45,6 +45,7 @@ from .inference.batching import BatchScorer
 from .inference.device import batch_size_for, check_precision
 from .inference.guard import check_timeout
 from .inference.models import load_detectors
+from .inference.onnx_backend import apply_backend
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
 from .metrics.robustness import run_metrics
@@ -153,13 +154,15 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     run_dir.mkdir(parents=True, exist_ok=True)
     folder_lock.enter_context(RunFolderLock(run_dir))  # a second run on the folder fails here, before loading models
     detector_settings = config.detector_settings()
-    models = load_detectors(detector_settings)
+    models, backends = apply_backend(load_detectors(detector_settings), config.backend, settings=detector_settings,
+                                     cache_root=config.cache_root(), device_type=device.type)
     batch_size = batch_size_for(config.batch_size, device)
     if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
         for model in models.values():
             model.model.to(device)
     cache = FaceCache(config.cache_root())
     manifest = build_manifest(config, dataset, items, models, cache.root)
+    manifest["backend"] = {name: choice.to_dict() for name, choice in backends.items()}
     for note in reconcile(run_dir, items, dataset.root):  # rows of changed videos go before the manifest vouches
         print(note, file=sys.stderr)
     inputs = InputsLog(run_dir, items, dataset.root)
