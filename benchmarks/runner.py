@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -246,6 +247,11 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
     face_detector = face_detector or getattr(executor, "detector", None)  # the in-process executor's, if it made one
     writer.close()
     finish = time.perf_counter()
+    # the gallery (face crops from the cache, perturbed, encoded: OpenCV, mostly outside the GIL) is drawn in a
+    # thread while the metrics and their bootstrap are computed: the finish of a small run is not their sum
+    gallery_pool = ThreadPoolExecutor(1, thread_name_prefix="gallery")
+    gallery = gallery_pool.submit(write_gallery, run_dir / GALLERY_FILE, items, config.levels, config.video_settings(),
+                                  cache, face_detector)
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
     write_json(run_dir / METRICS_FILE, metrics_document(rows, config))
@@ -254,7 +260,8 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
                                "score_in": score_in, "peak_rss_mb": peak_rss_mb()})
     write_json(run_dir / MANIFEST_FILE, manifest)
-    write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector)
+    with gallery_pool:
+        gallery.result()
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()
     write_report([run_dir], run_dir / REPORT_FILE)
