@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.pipeline.face_detectors import resize
-from benchmarks.pipeline.faces import crop_square
+from benchmarks.pipeline.faces import TRACK_CONTEXT, TRACK_INPUT, crop_square, track_face
 
 
 def reflect_101(index: np.ndarray, length: int) -> np.ndarray:
@@ -52,3 +52,39 @@ def test_overhang_past_the_far_edge_keeps_reflecting():
     box = np.array([8.4, -4.3, 9.6, 6.4], np.float32)  # centre right of the frame, 14 px square
     crop = crop_square(frame, box, 1.3, 14)
     np.testing.assert_array_equal(crop[0, :, 0], [2, 3, 4, 5, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3])
+
+
+class RecordingDetector:
+    """Records the windows `track_face` hands to the detector (a real detector's input, kept for comparison)."""
+
+    def __init__(self) -> None:
+        self.windows: list[np.ndarray] = []
+
+    def detect_window(self, image: np.ndarray) -> np.ndarray:
+        self.windows.append(image.copy())
+        return np.zeros((0, 5), np.float32)
+
+
+def test_tracking_window_is_the_zero_padded_square_resized():
+    """The window past the frame edge is zeros (copyMakeBorder), the same pixels as a zeroed array filled in."""
+    rng = np.random.default_rng(3)
+    for shape in [(360, 640), (50, 40)]:
+        frame = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        height, width = shape
+        for _ in range(40):
+            cx, cy = rng.uniform(-0.2 * width, 1.2 * width), rng.uniform(-0.2 * height, 1.2 * height)
+            half = rng.uniform(1, 0.25 * max(shape))
+            previous = np.array([cx - half, cy - half, cx + half, cy + half], np.float32)
+            recorder = RecordingDetector()
+            assert track_face(recorder, frame, previous) is None  # nothing detected
+            x1, y1, x2, y2 = (float(v) for v in previous)
+            side = int(round(TRACK_CONTEXT * max(x2 - x1, y2 - y1)))
+            left, top = int(round((x1 + x2 - side) / 2)), int(round((y1 + y2 - side) / 2))
+            r0, r1, c0, c1 = max(top, 0), min(top + side, height), max(left, 0), min(left + side, width)
+            if side < 8 or r0 >= r1 or c0 >= c1:
+                assert not recorder.windows
+                continue
+            window = np.zeros((side, side, 3), np.uint8)
+            window[r0 - top:r1 - top, c0 - left:c1 - left] = frame[r0:r1, c0:c1]
+            (seen,) = recorder.windows
+            np.testing.assert_array_equal(seen, resize(window, TRACK_INPUT, TRACK_INPUT))

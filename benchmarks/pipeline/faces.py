@@ -42,12 +42,14 @@ def track_face(detector: FaceDetector, frame: np.ndarray, previous: np.ndarray) 
     if side < 8:
         return None
     left, top = int(round((x1 + x2 - side) / 2)), int(round((y1 + y2 - side) / 2))
-    window = np.zeros((side, side, 3), np.uint8)
     height, width = frame.shape[:2]
     r0, r1, c0, c1 = max(top, 0), min(top + side, height), max(left, 0), min(left + side, width)
     if r0 >= r1 or c0 >= c1:
         return None
-    window[r0 - top : r1 - top, c0 - left : c1 - left] = frame[r0:r1, c0:c1]
+    window = frame[r0:r1, c0:c1]  # a view; zeros past the frame edge by copyMakeBorder (no zeroed side x side copy)
+    if (r0 - top, top + side - r1, c0 - left, left + side - c1) != (0, 0, 0, 0):
+        window = cv2.copyMakeBorder(window, r0 - top, top + side - r1, c0 - left, left + side - c1,
+                                    cv2.BORDER_CONSTANT | cv2.BORDER_ISOLATED, value=(0, 0, 0))
     dets = np.asarray(detector.detect_window(resize(window, TRACK_INPUT, TRACK_INPUT)), np.float32).reshape(-1, 5)
     if not len(dets):
         return None
