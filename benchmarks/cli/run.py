@@ -107,7 +107,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--backend", choices=list(BACKENDS), default="torch",
                      help="inference backend: torch (default), or onnxruntime: each detector exported to ONNX once "
                      "(cached in --cache-dir, checked against torch to 1e-4 in P(fake)) and run by ONNX Runtime on "
-                     "the CPU; faster on AVX2-only CPUs (docs/throughput.md). Clip models and detectors that cannot "
+                     "the CPU (reported faster on an AVX2-only EPYC, measured slower for meso on the development Xeon: "
+                     "measure yours, docs/throughput.md). Clip models and detectors that cannot "
                      "export keep torch, with a note in the manifest")
     run.add_argument("--score-in", choices=["auto", "main", "workers", "actors"], default="auto",
                      help="where videos are perturbed and scored: workers (each worker process or Ray task does whole "
