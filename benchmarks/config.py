@@ -17,7 +17,7 @@ from perturbations import WRITE_BACK_MODES
 
 from .sampling import select_indices
 
-__all__ = ["CACHE_ENV", "ALGORITHM_VERSION", "FACE_DETECTORS", "NO_FACE_POLICIES", "EXECUTION_FIELDS", "RunError",
+__all__ = ["CACHE_ENV", "ALGORITHM_VERSION", "FACE_DETECTORS", "NO_FACE_POLICIES", "EXECUTION_FIELDS", "BACKENDS", "RunError",
            "default_cache_dir", "default_runs_dir", "FaceSettings", "RunConfig", "DetectorSettings", "VideoSettings",
            "Range", "POSITIVE_INT", "NON_NEGATIVE_INT", "SEED", "POSITIVE_FLOAT", "NON_NEGATIVE_FLOAT", "FRACTION",
            "OPEN_FRACTION"]
@@ -112,6 +112,7 @@ class FaceSettings:
         return f"faces-v{ALGORITHM_VERSION}:{fields}"
 
 
+BACKENDS = ("torch", "onnxruntime")  # inference backends (`inference.onnx_backend`)
 EXECUTION_FIELDS = ("batch_size", "workers", "executor", "ray_address", "device", "score_cache", "score_in", "actors",
                     "cache_perturbed", "detector_timeout")
 
@@ -150,6 +151,8 @@ class RunConfig:
     ray_address: str | None = None  # existing Ray cluster; None starts a local instance
     device: str = "auto"  # inference device: auto, cpu, cuda, mps
     precision: str = "fp32"  # inference arithmetic: fp32, or mixed fp16 / bf16 (torch.autocast); changes the scores
+    # inference backend: torch, or onnxruntime (detectors exported to ONNX once; P(fake) equal to torch's to 1e-4)
+    backend: str = "torch"
     score_cache: bool = True  # reuse rows earlier runs scored from identical inputs (`score_cache`)
     cache_perturbed: bool = False  # store and reuse each level's perturbed crops (`perturbed_cache`; disk-hungry)
     score_in: str = "auto"  # where videos are perturbed and scored: auto, main, workers, actors (`execution.placement.scoring_place`)
@@ -172,6 +175,10 @@ class RunConfig:
         NON_NEGATIVE_INT.check("bootstrap", self.bootstrap)
         POSITIVE_INT.check("workers", self.workers)
         NON_NEGATIVE_INT.check("actors", self.actors)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.backend != "torch" and self.precision != "fp32":
+            raise ValueError(f"--precision {self.precision} needs --backend torch (ONNX Runtime runs the fp32 export)")
         if self.df_write_back not in WRITE_BACK_MODES:
             raise ValueError(f"df_write_back must be one of {', '.join(WRITE_BACK_MODES)}, got {self.df_write_back!r}")
 
@@ -187,6 +194,8 @@ class RunConfig:
             data.pop(name, None)
         if data.get("precision") == "fp32":  # the default, and all there was before --precision: old runs resume
             data.pop("precision")
+        if data.get("backend") == "torch":  # the default, and all there was before --backend: old runs resume
+            data.pop("backend")
         if data.get("df_write_back") == "none":  # the default, and all there was before --df-write-back
             data.pop("df_write_back")
         data.pop("follow_symlinks", None)  # decides whether a run may read a file, not what it scores

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from .inference.batching import BatchScorer
 from .inference.device import batch_size_for, check_precision
 from .inference.guard import check_timeout
 from .inference.models import load_detectors
+from .inference.onnx_backend import apply_backend
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
 from .metrics.robustness import run_metrics
@@ -159,13 +161,15 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
     folder_lock.enter_context(RunFolderLock(run_dir))  # a second run on the folder fails here, before loading models
     detector_settings = config.detector_settings()
     progress.stage(f"loading {', '.join(config.detectors)}")
-    models = load_detectors(detector_settings)
+    models, backends = apply_backend(load_detectors(detector_settings), config.backend, settings=detector_settings,
+                                     cache_root=config.cache_root(), device_type=device.type)
     batch_size = batch_size_for(config.batch_size, device)
     if score_in == "main":  # elsewhere the models here only identify the detectors (manifest, score cache)
         for model in models.values():
             model.model.to(device)
     cache = FaceCache(config.cache_root())
     manifest = build_manifest(config, dataset, items, models, cache.root)
+    manifest["backend"] = {name: choice.to_dict() for name, choice in backends.items()}
     for note in reconcile(run_dir, items, dataset.root):  # rows of changed videos go before the manifest vouches
         print(note, file=sys.stderr)
     inputs = InputsLog(run_dir, items, dataset.root)
@@ -250,6 +254,11 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
     writer.close()
     finish = time.perf_counter()
     progress.stage(f"metrics{bootstrap_note(config.bootstrap)}")
+    # the gallery (face crops from the cache, perturbed, encoded: OpenCV, mostly outside the GIL) is drawn in a
+    # thread while the metrics and their bootstrap are computed: the finish of a small run is not their sum
+    gallery_pool = ThreadPoolExecutor(1, thread_name_prefix="gallery")
+    gallery = gallery_pool.submit(write_gallery, run_dir / GALLERY_FILE, items, config.levels, config.video_settings(),
+                                  cache, face_detector)
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
     doc = metrics_document(rows, config, manifest)
@@ -259,8 +268,9 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
                                "score_in": score_in, "peak_rss_mb": peak_rss_mb()})
     write_json(run_dir / MANIFEST_FILE, manifest)
-    progress.stage("gallery")
-    write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector)
+    progress.stage("gallery and the hardest videos' faces")
+    with gallery_pool:  # the gallery's thread is done before the face detector is used here again
+        gallery.result()
     write_breaking_faces(run_dir / BREAKING_FILE, doc, items, config.video_settings(), cache, face_detector)
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()

@@ -22,7 +22,14 @@ time (interpreter start, imports, model loading, metrics, report) is printed nex
 fails or scores fewer rows than expected, so CI can run `--short` (2 generated clips, 8 frames, only the first
 runs and the new-level run: about a minute). The full mode prints markdown ready to paste into the README.
 
-Usage: python -m tools.bench_throughput [--short] [--frames 32] [--data DIR] [--no-real] [--no-generated] [--stages-only]
+The finish (metrics with `--bootstrap` resamples, gallery, report) of every run is its own column, and a ratio row
+gives the second run over the first with the finish included. `--backend onnxruntime` runs the inference stage and
+every run on ONNX Runtime. `--isa avx2` emulates an AVX2-only CPU on a machine with AVX-512/AMX: it restarts this
+script with ONNX Runtime/oneDNN and ATen capped at AVX2 and OpenCV's AVX-512 dispatch off (`ISA_ENV`), which every
+run inherits, and the machine line says so (an emulation: same caches and clock as the real machine).
+
+Usage: python -m tools.bench_throughput [--short] [--frames 32] [--data DIR] [--no-real] [--no-generated]
+       [--stages-only] [--backend torch|onnxruntime] [--isa native|avx2] [--bootstrap 1000]
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ from benchmarks.config import FaceSettings
 from benchmarks.execution.local import default_workers
 from benchmarks.inference.device import CPU_BATCH
 from benchmarks.inference.models import predict_frames
+from benchmarks.inference.onnx_backend import apply_backend
 from benchmarks.pipeline.decode import read_frames, write_video
 from benchmarks.pipeline.face_detectors import make_detector
 from benchmarks.pipeline.faces import extract_faces, inner_crop
@@ -59,6 +67,11 @@ LEVELS = ["none", "flip", "heavy"]
 NEW_LEVEL = "GB:3"  # the second run's new level
 NEW_DETECTOR = "meso4"  # the second run's new detector
 STEADY_MIN_VIDEOS = 4  # steady figures need more videos than workers (--short has 2: shown as nan)
+ISA_ENV = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",  # torch: oneDNN and ATen kernels
+                    # OpenCV's dispatch (dnn, resize, colour conversion); its names are hyphenated (AVX512_SKX is
+                    # "unknown" to it and changes nothing): checked by `machine` with checkHardwareSupport
+                    "OPENCV_CPU_DISABLE": "AVX512F,AVX512-SKX,AVX512-COMMON,AVX512-CNL,AVX512-CLX,AVX512-ICL"}}
+OPENCV_AVX512_SKX = 256  # cv::CPU_AVX512_SKX (the Python module has no constant for it)
 FLOOR_PASSES = 3  # decode passes per video for the floor; the fastest counts (a lower floor, a stricter ratio)
 
 
@@ -75,6 +88,7 @@ class RunTimes:
     loop: float
     first: float  # loop seconds until the first video's rows (start-up + one video)
     faces: dict
+    finish: float  # metrics (with the bootstrap), gallery and report after the loop (timing.json)
     main_mb: float
     worker_mb: float
 
@@ -124,12 +138,13 @@ def generated_videos(folder: Path, count: int, frames: int) -> list[tuple[Path, 
     return out
 
 
-def time_stages(name: str, videos: list[tuple[Path, str]], frames: int) -> StageTimes:
+def time_stages(name: str, videos: list[tuple[Path, str]], frames: int, backend: str = "torch") -> StageTimes:
     """Each stage over all videos, sequentially in this process (no cache)."""
 
     settings = FaceSettings()
     face_detector = make_detector(settings)  # model loading is not timed
     model = detectors.create("meso", random_init=True)
+    model = apply_backend({"meso": model}, backend)[0]["meso"]
     times = StageTimes(name, len(videos), frames, levels={lvl: 0.0 for lvl in LEVELS})
     for path, _ in videos:
         passes = []
@@ -170,14 +185,15 @@ def folder_dataset(videos: list[tuple[Path, str]], data: Path) -> Path:
 
 
 def whole_run(label: str, data: Path, out: Path, cache: Path, frames: int, workers: int, n_videos: int,
-              detector: str = "meso", levels: list[str] | None = None, extra: tuple[str, ...] = ()) -> RunTimes:
+              detector: str = "meso", levels: list[str] | None = None, extra: tuple[str, ...] = (),
+              backend: str = "torch", bootstrap: int = 1000) -> RunTimes:
     """`python -m benchmarks run` in a fresh process; BenchError unless every video is scored at every level."""
     levels = levels or LEVELS
     # trained weights where the project has them (meso): the score cache reuses rows of trained detectors only
     weights = ["--weights", str(detectors.default_weights(detector))] if detector == "meso" else ["--random-init"]
     command = [sys.executable, "-m", "benchmarks", "run", "--dataset", "folder", "--data-root", str(data),
                "--detector", detector, "--level", ",".join(levels), *weights, "--frames", str(frames),
-               "--bootstrap", "0", "--cache-dir", str(cache), "--out", str(out), "--workers", str(workers),
+               "--bootstrap", str(bootstrap), "--backend", backend, "--cache-dir", str(cache), "--out", str(out), "--workers", str(workers),
                "--device", "cpu", "-q", "--follow-symlinks", *extra]  # the data folder links to the clips
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -191,6 +207,7 @@ def whole_run(label: str, data: Path, out: Path, cache: Path, frames: int, worke
     timing = json.loads((out / "timing.json").read_text())
     execution = json.loads((out / "manifest.json").read_text())["execution"]
     return RunTimes(label, process, timing["loop_seconds"], timing.get("first_video_seconds", 0.0), timing["faces"],
+                    timing.get("finish_seconds", float("nan")),
                     execution["peak_rss_mb"], execution["worker_peak_rss_mb"])
 
 
@@ -199,7 +216,7 @@ def _read_scores(run_dir: Path) -> list[dict]:
 
 
 def time_runs(times: StageTimes, videos: list[tuple[Path, str]], workers: list[int], work: Path,
-              short: bool = False) -> None:
+              short: bool = False, **run_options) -> None:
     """First runs with a fresh face cache for each worker count, then second runs on the cached faces (a new level;
     unless `short` also a new detector, and a first run with `--detect-every 4` for comparison)."""
     data = folder_dataset(videos, work / f"{times.name}-data")
@@ -207,26 +224,26 @@ def time_runs(times: StageTimes, videos: list[tuple[Path, str]], workers: list[i
     for w in workers:
         cache = work / f"{times.name}-cache-{w}"
         times.runs.append(whole_run(f"first run, --workers {w}, fresh face cache", data,
-                                    work / f"{times.name}-run-{w}", cache, times.frames, w, n))
+                                    work / f"{times.name}-run-{w}", cache, times.frames, w, n, **run_options))
     w = workers[-1]
     cache = work / f"{times.name}-cache-{w}"
     times.runs.append(whole_run(f"second run, new level {NEW_LEVEL} (+ none), cached faces", data,
-                                work / f"{times.name}-level", cache, times.frames, w, n, levels=[NEW_LEVEL]))
+                                work / f"{times.name}-level", cache, times.frames, w, n, levels=[NEW_LEVEL], **run_options))
     if short:
         return
     times.runs.append(whole_run(f"second run, new detector {NEW_DETECTOR} ({len(LEVELS)} levels), cached faces",
                                 data, work / f"{times.name}-detector", cache, times.frames, w, n,
-                                detector=NEW_DETECTOR))
+                                detector=NEW_DETECTOR, **run_options))
     # opt-in: perturbed crops stored by one run (meso again, scored afresh so it perturbs), loaded by the new detector
     times.runs.append(whole_run("storing run: meso again with --cache-perturbed --no-score-cache, cached faces",
                                 data, work / f"{times.name}-store", cache, times.frames, w, n,
-                                extra=("--cache-perturbed", "--no-score-cache")))
+                                extra=("--cache-perturbed", "--no-score-cache"), **run_options))
     times.runs.append(whole_run(f"second run, new detector {NEW_DETECTOR} ({len(LEVELS)} levels) with "
                                 "--cache-perturbed, cached faces", data, work / f"{times.name}-detector-stored",
-                                cache, times.frames, w, n, detector=NEW_DETECTOR, extra=("--cache-perturbed",)))
+                                cache, times.frames, w, n, detector=NEW_DETECTOR, extra=("--cache-perturbed",), **run_options))
     times.runs.append(whole_run(f"first run, --workers {w} --detect-every 4 (not the default), fresh face cache",
                                 data, work / f"{times.name}-every4", work / f"{times.name}-cache-every4",
-                                times.frames, w, n, extra=("--detect-every", "4")))
+                                times.frames, w, n, extra=("--detect-every", "4"), **run_options))
 
 
 def report(times: StageTimes) -> str:
@@ -251,12 +268,13 @@ def report(times: StageTimes) -> str:
               "aim <= 10%."]
     lines += ["", "| whole run (`python -m benchmarks run`, meso unless said) | scoring loop s | per video s | "
               "x decode floor | steady per video s | x decode floor | all-in process s | "
-              "peak RSS main / largest worker MB |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "peak RSS main / largest worker MB | finish s |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for run in times.runs:
         steady = _steady(run, n)
         lines.append(f"| {run.label} | {run.loop:.2f} | {run.loop / n:.2f} | {run.loop / n / floor:.2f} | "
-                     f"{steady:.2f} | {steady / floor:.2f} | {run.process:.1f} | {run.main_mb:.0f} / {run.worker_mb:.0f} |")
+                     f"{steady:.2f} | {steady / floor:.2f} | {run.process:.1f} | {run.main_mb:.0f} / {run.worker_mb:.0f} | "
+                     f"{run.finish:.2f} |")
     firsts = [r for r in times.runs if r.label.startswith("first")]
     default_firsts = [r for r in firsts if "detect-every" not in r.label]
     seconds = [r for r in times.runs if r.label.startswith("second")]
@@ -271,6 +289,8 @@ def report(times: StageTimes) -> str:
             lines.append(f"| second run on cached faces / first run ({what}; first: "
                          f"{first.label.split(', ')[1]}) | {run.loop / first.loop:.0%} | "
                          f"{_steady(run, n) / _steady(first, n):.0%} | < 10% |")
+            lines.append(f"| the same, finish included (finish: {run.finish:.1f} s of {run.loop + run.finish:.1f} s) | "
+                         f"{(run.loop + run.finish) / (first.loop + first.finish):.0%} | - | < 10% |")
     return "\n".join(lines)
 
 
@@ -282,9 +302,24 @@ def _steady(run: RunTimes, n: int) -> float:
     return (run.loop - run.first) / (n - 1)
 
 
-def machine() -> str:
-    """One line describing the machine, for the README."""
-    return describe({"torch": torch.__version__, "opencv": cv2.__version__, "PyAV": av.__version__})
+def machine(isa: str = "native") -> str:
+    """One line describing the machine, for the README; with `--isa avx2` what the emulation took effect as."""
+    line = describe({"torch": torch.__version__, "opencv": cv2.__version__, "PyAV": av.__version__})
+    if isa == "native":
+        return line
+    capability = torch.backends.cpu.get_cpu_capability()
+    opencv = "AVX-512 dispatch off" if not cv2.checkHardwareSupport(OPENCV_AVX512_SKX) else "AVX-512 STILL ON"
+    return (f"{line}; EMULATED {isa.upper()}-only: torch CPU capability {capability}, oneDNN capped at "
+            f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '?')}, OpenCV {opencv}; ONNX Runtime NOT capped (its MLAS "
+            "kernels pick AVX-512 by cpuid, no switch)")
+
+
+def emulate(isa: str, argv: list[str]) -> None:
+    """Restart this script with `ISA_ENV[isa]` set (torch and OpenCV read it when loaded); no-op once it is set."""
+    wanted = ISA_ENV[isa]
+    if all(os.environ.get(k) == v for k, v in wanted.items()):
+        return
+    os.execve(sys.executable, [sys.executable, "-m", "tools.bench_throughput", *argv], {**os.environ, **wanted})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,10 +333,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-generated", action="store_true", help="skip the generated 1080p clips")
     parser.add_argument("--stages-only", action="store_true", help="time the stages only (the quality measurement "
                         "among them), no whole runs")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                        help="inference backend of the inference stage and of every run (default torch)")
+    parser.add_argument("--isa", choices=["native", *ISA_ENV], default="native",
+                        help="native (default), or avx2: emulate an AVX2-only CPU (torch/oneDNN and OpenCV capped; "
+                        "the machine line says EMULATED)")
+    parser.add_argument("--bootstrap", type=int, default=1000,
+                        help="bootstrap resamples of every run's metrics (default 1000, a run's default): the finish")
     args = parser.parse_args(argv)
+    if args.isa != "native":
+        emulate(args.isa, sys.argv[1:] if argv is None else argv)
     frames = args.frames or (8 if args.short else 32)
     workers = sorted({1, default_workers()})
-    print(f"Machine: {machine()}. Frames per video: {frames}; workers compared: {workers}.\n", flush=True)
+    print(f"Machine: {machine(args.isa)}. Frames per video: {frames}; workers compared: {workers}; "
+          f"backend {args.backend}; bootstrap {args.bootstrap}.\n", flush=True)
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="dfbench-throughput-") as tmp:
@@ -316,11 +361,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_generated:
                 sets.append(("generated 1080p", generated_videos(work, 2 if args.short else 4, max(frames, 16))))
             for name, videos in sets:
-                times = time_stages(name.split()[0], videos, frames)
+                times = time_stages(name.split()[0], videos, frames, args.backend)
                 if not args.stages_only:
-                    time_runs(times, videos, workers, work, short=args.short)
+                    time_runs(times, videos, workers, work, short=args.short, backend=args.backend,
+                              bootstrap=args.bootstrap)
                 times.name = name
-                print(report(times) + "\n", flush=True)
+                print(f"Machine: {machine(args.isa)}\n\n{report(times)}\n", flush=True)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from reports.run_files import DETECTOR_ERROR, read_scores
 from reports.tables import column_label, main_table
 
 from .. import protocols
-from ..config import RunConfig
+from ..config import BACKENDS, RunConfig
 from ..execution.local import SCORING_MODULE, default_workers, start_forkserver
 from ..preflight import check_run
 from ..progress import Progress
@@ -116,6 +116,12 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="inference arithmetic: fp32 (default), or mixed precision with torch.autocast in float16 "
                      "(for GPUs) or bfloat16 (GPUs, CPUs with bf16 units). Mixed precision changes the scores "
                      "slightly, so it is part of the run's identity and of the score-cache key")
+    run.add_argument("--backend", choices=list(BACKENDS), default="torch",
+                     help="inference backend: torch (default), or onnxruntime: each detector exported to ONNX once "
+                     "(cached in --cache-dir, checked against torch to 1e-4 in P(fake)) and run by ONNX Runtime on "
+                     "the CPU (reported faster on an AVX2-only EPYC, measured slower for meso on the development Xeon: "
+                     "measure yours, docs/throughput.md). Clip models and detectors that cannot "
+                     "export keep torch, with a note in the manifest")
     run.add_argument("--score-in", choices=["auto", "main", "workers", "actors"], default="auto",
                      help="where videos are perturbed and scored: workers (each worker process or Ray task does whole "
                      "videos with its own copy of the detectors, on the CPU), main (the main process, fed by the "
@@ -181,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
                        detector_options=detector_options(args.detector_option, args.detector),
                        out=args.out, faces=face_settings(args), workers=workers(args), executor=args.executor,
                        ray_address=args.ray_address, device=args.device, score_cache=args.score_cache,
-                       score_in=args.score_in, actors=args.actors, precision=args.precision,
+                       score_in=args.score_in, actors=args.actors, precision=args.precision, backend=args.backend,
                        cache_perturbed=args.cache_perturbed, detector_timeout=args.detector_timeout,
                        follow_symlinks=args.follow_symlinks)
     config = dataclasses.replace(config, levels=check_run(config))

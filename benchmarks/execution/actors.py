@@ -20,6 +20,7 @@ from ..hashing import CACHE_LOG, CacheLog
 from ..inference.batching import BatchScorer, finish_scoring
 from ..inference.device import batch_size_for, check_precision, resolve_device
 from ..inference.models import load_detectors
+from ..inference.onnx_backend import apply_backend
 from ..inference.score_cache import ScoreReuse
 from ..run_folder.timing import RunTiming
 from .face_jobs import JobInfo
@@ -38,6 +39,8 @@ class InferenceActor:
         self.models = load_detectors(config.detector_settings())
         for detector in self.models.values():
             detector.model.to(self.device)
+        self.models, _ = apply_backend(self.models, config.backend, settings=config.detector_settings(),
+                                       cache_root=config.cache_root(), device_type=self.device.type)
         self.batch_size = batch_size_for(config.batch_size, self.device)
 
     def score(self, prepared: tuple[int, PreparedVideo, JobInfo]) -> tuple[int, ScoredVideo, JobInfo]:

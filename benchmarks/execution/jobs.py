@@ -23,6 +23,7 @@ from ..config import RunConfig
 from ..inference.batching import BatchScorer, VideoRows, finish_scoring
 from ..inference.device import batch_size_for
 from ..inference.models import load_detectors
+from ..inference.onnx_backend import apply_backend
 from ..inference.score_cache import ScoreReuse
 from ..pipeline.face_cache import FaceCache
 from ..pipeline.perturb import redetects
@@ -85,6 +86,8 @@ class WorkerScoring:
             self.models = load_detectors(config.detector_settings())
             for detector in self.models.values():
                 detector.model.to("cpu")
+            self.models, _ = apply_backend(self.models, config.backend, settings=config.detector_settings(),
+                                           cache_root=Path(cache_root))  # the main process exported already
             self.levels = process_levels(config)
             self.reuse = ScoreReuse.for_run(
                 config.detector_settings(), root=Path(cache_root), models=self.models, levels=self.levels,

@@ -213,7 +213,11 @@ class ScoreReuse:
         for name, det in models.items():
             options = {**settings.detector_options.get(name, {}),
                        "backbone_weights": settings.backbone_weights.get(name)}
-            fingerprints[name] = detector_fingerprint(name, det, options, detectors.input_contract(det))
+            base = getattr(det, "wrapped", det)  # a detector on another backend is identified by its torch adapter
+            fingerprint = detector_fingerprint(name, base, options, detectors.input_contract(base))
+            backend = getattr(det, "backend", "torch")  # torch and ONNX Runtime scores never share an entry
+            fingerprints[name] = fingerprint if fingerprint is None or backend == "torch" else \
+                hashlib.sha256(f"{fingerprint}|{backend}".encode()).hexdigest()
         arithmetic = device_type if precision == "fp32" else f"{device_type}+{precision}"
         return cls(ScoreCache(root), fingerprints, {n: level_fingerprint(lv, apply_at) for n, lv in levels.items()},
                    aggregate, arithmetic)
