@@ -12,6 +12,7 @@ a weight file fits its detector, and whether the dataset's files are readable.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -35,8 +36,17 @@ def check_run(config: RunConfig) -> list[str]:
     levels = perturbations.expand(",".join(config.levels))
     check_dataset(config.dataset, config.dataset_options, config.data_root)
     check_files(config)
+    check_backend(config.backend)
     check_output(config.out)
     return levels
+
+
+def check_backend(backend: str) -> None:
+    """`--backend onnxruntime` needs the optional ONNX packages; found without importing them."""
+    missing = [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
+    if backend == "onnxruntime" and missing:
+        raise ValueError(f"--backend onnxruntime needs {' and '.join(missing)}: pip install -e \".[onnx]\" "
+                         f"(or --backend torch)")
 
 
 def check_detectors(names: list[str]) -> None:
