@@ -113,11 +113,11 @@ def test_timm_vgg16_trains_one_step_through_the_cli(tmp_path):
     assert main(["train", "--detector", "timm:vgg16", "--dataset", "folder", "--data-root", str(data), "--split", "all",
                  "--frames", "2", "--epochs", "1", "--batch-size", "8", "--val-fraction", "0.34",
                  "--cache-dir", str(tmp_path / "cache"), "--face-detector", "none", "--no-mirror"]
-                + ["--out", str(out)]) == 0
+                + ["--detector-option", f"input_size={SMALL}", "--out", str(out)]) == 0
     log = json.loads(out.with_suffix(".log.json").read_text())
     assert len(log["history"]) == 1
     trained = detectors.create("timm:vgg16", weights=out)
     untrained = detectors.create("timm:vgg16", random_init=True, seed=0)  # train's seed 0 initialisation
-    assert trained.weights.architecture == "timm:vgg16"
+    assert trained.weights.architecture == "timm:vgg16" and trained.input_size == SMALL  # the size is in the card
     changed = [not torch.equal(a, b) for a, b in zip(trained.model.head.parameters(), untrained.model.head.parameters())]
     assert all(changed), "the optimiser step changed every head layer"
