@@ -31,18 +31,27 @@ def pooled_width(backbone: nn.Module) -> int:
     return int(width)
 
 
-def timm_backbone(model_name: str) -> nn.Module:
-    """A timm feature extractor (no classifier, average pooling where the family allows it), never downloaded."""
+def timm_backbone(model_name: str, img_size: int | None = None) -> nn.Module:
+    """A timm feature extractor (no classifier, average pooling where the family allows it), never downloaded.
+
+    `img_size` (the detector's `input_size` option) builds the families whose layers depend on the image size
+    (ViT, DeiT, Swin, BEiT, EVA, MaxViT, CoAtNet, LeViT, Mixer: position embeddings, windows) for that size; the
+    convolutional families take no such argument (timm raises TypeError) and pool any size globally.
+    """
     import timm
 
-    try:
+    sized = {} if img_size is None else {"img_size": int(img_size)}
+    attempts = [{**sized, "global_pool": "avg"}, sized] if sized else [{"global_pool": "avg"}]
+    attempts.append({})  # a family without a global_pool (or img_size) argument pools its own way
+    error: Exception | None = None
+    for kwargs in attempts:
         try:
-            backbone = timm.create_model(model_name, pretrained=False, num_classes=0, global_pool="avg")
-        except TypeError:  # a family without a global_pool argument pools its own way
-            backbone = timm.create_model(model_name, pretrained=False, num_classes=0)
-    except Exception as exc:  # unknown name, bad kwargs
-        raise ValueError(f"timm model {model_name!r} cannot be built ({exc})") from None
-    return conv_base_only(backbone)
+            return conv_base_only(timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs))
+        except TypeError as exc:  # this family does not take one of the keyword arguments: try fewer
+            error = error or exc
+        except Exception as exc:  # unknown name, bad kwargs
+            raise ValueError(f"timm model {model_name!r} cannot be built ({exc})") from None
+    raise ValueError(f"timm model {model_name!r} cannot be built ({error})") from None
 
 
 def dense_head(width: int) -> nn.Sequential:
@@ -59,9 +68,9 @@ class TimmBinary(nn.Module):
     Keys: `backbone.*` (timm's own names) and `head.0/2/4/6.*`, as saved by earlier versions.
     """
 
-    def __init__(self, model_name: str) -> None:
+    def __init__(self, model_name: str, img_size: int | None = None) -> None:
         super().__init__()
-        self.backbone = timm_backbone(model_name)
+        self.backbone = timm_backbone(model_name, img_size)
         self.head = dense_head(pooled_width(self.backbone))
 
     def backbone_modules(self) -> nn.Module:

@@ -176,7 +176,7 @@ def architecture(name: str, variant: str | None = None, input_size: int | None =
             raise ValueError("timm:<model_name> needs a model name, e.g. timm:resnet18")
         size, mean, std = _timm_cfg(model_name)
         return Arch(f"timm:{model_name}", name, f"timm {model_name} + dense 256-128-64 head", input_size or size,
-                    mean, std, False, lambda: TimmBinary(model_name))
+                    mean, std, False, lambda: TimmBinary(model_name, img_size=input_size))
     raise ValueError(f"no zoo architecture {name!r}")
 
 
