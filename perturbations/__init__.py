@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .base import STAGES, Level, SeedLike, identity, seed_for
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS  # plain tuples: imgaug itself is imported on first use
+from .share_presets import PRESETS as SHARE_PRESETS  # plain data: PyAV is imported on first use
 from .spec import (
     expand_specs,
     load_levels_file,
@@ -21,9 +22,9 @@ from .spec import (
 )
 from .steps import DF_TYPES, TYPES, WRITE_BACK_MODES, Param, Step, StepType, make_step
 
-__all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
+__all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "SHARE_PRESETS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
            "Step", "StepType", "available", "describe", "expand", "get", "load_levels_file", "make_gallery",
-           "make_step", "register", "register_step_type", "seed_for", "step_types", "unregister",
+           "make_step", "register", "register_step_type", "seed_for", "share_presets", "step_types", "unregister",
            "unregister_step_type", "WRITE_BACK_MODES"]
 
 
@@ -40,6 +41,11 @@ def describe(name: str) -> str:
 def step_types() -> dict[str, str]:
     """Step type -> one-line summary (for `list`)."""
     return {name: t.summary for name, t in TYPES.items()}
+
+
+def share_presets() -> dict[str, str]:
+    """Platform re-sharing preset -> its description, which names its source (for `list`; `share:NAME[:N]`)."""
+    return {name: preset.description for name, preset in SHARE_PRESETS.items()}
 
 
 def get(level: str) -> Level:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .base import STAGES, Level
+from .share_presets import PRESETS, preset_params
 from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
 
 BUILTIN_FILE = Path(__file__).with_name("levels.toml")
-SPEC_HELP = "all, df:all, df:1..df:5, df:mix, or steps like GB:3+JPEG:5"
+SPEC_HELP = "all, df:all, df:1..df:5, df:mix, share:NAME[:N], share:all[:N], or steps like GB:3+JPEG:5"
+_SHARE = re.compile(r"^share:([A-Za-z0-9_.-]+?)(?::(\d+))?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LEVEL_KEYS = {"description", "steps", "in_all"}
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -225,6 +227,9 @@ def _inline_step(token: str) -> tuple[str, list[Step]]:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
     if body in registry() and not stage:
         return body, list(registry()[body].ops)
+    if body.startswith("share:"):
+        step = _share_step(body, stage or None)
+        return step.label(), [step]
     type_name, sep, severity_text = body.partition(":")
     if type_name.upper() not in TYPES:
         raise KeyError(type_name)
@@ -237,6 +242,23 @@ def _inline_step(token: str) -> tuple[str, list[Step]]:
     return step.label(), [step]
 
 
+def _share_step(body: str, stage: str | None) -> Step:
+    """`share:NAME[:N]`: a built-in preset, or a named level made of one SHARE step (a `fit-share` levels file),
+    applied N times (re-shares)."""
+    match = _SHARE.match(body)
+    if not match or match.group(1) == "all":
+        raise ValueError(f"{body!r}: use share:NAME or share:NAME:N (N re-shares) with a preset "
+                         f"({', '.join(PRESETS)}); share:all is a group")
+    name, times = match.group(1), int(match.group(2) or 1)
+    if name in PRESETS:
+        return make_step("SHARE", None, preset_params(name, times), stage)
+    fitted = registry().get(name)
+    if fitted is not None and len(fitted.ops) == 1 and fitted.ops[0].type.name == "SHARE":
+        return make_step("SHARE", None, {**dict(fitted.ops[0].params), "times": times}, stage)
+    raise ValueError(f"unknown sharing preset {name!r} (presets: {', '.join(PRESETS)}; or a loaded level made of "
+                     f"one SHARE step, as `levels fit-share` writes)")
+
+
 def parse_level(spec: str) -> Level:
     """The Level for one single-level spec (named, inline, or df:mix); groups are an error here."""
     spec = spec.strip()
@@ -246,7 +268,7 @@ def parse_level(spec: str) -> Level:
         ops = (make_step("DFMIX"),)
         return Level("df:mix", "DeeperForensics-1.0 mixture: 2-4 random DF distortions at random severities per video",
                      None, _descriptions(ops), ops, False)
-    if spec in ("all", "df:all") or re.fullmatch(r"df:\d+", spec) or "," in spec:
+    if spec in ("all", "df:all") or re.fullmatch(r"(df:\d+|share:all(:\d+)?)", spec) or "," in spec:
         raise ValueError(f"{spec!r} is a group of levels: use perturbations.expand({spec!r})")
     if not spec:
         raise _unknown(spec)
@@ -262,8 +284,17 @@ def parse_level(spec: str) -> Level:
         names.append(label)
         ops.extend(steps)
     name = "+".join(names)
-    return Level(name, " then ".join(f"{op.label()}: {op.type.summary}" for op in ops), None, _descriptions(ops),
+    return Level(name, " then ".join(f"{op.label()}: {_summary(op)}" for op in ops), None, _descriptions(ops),
                  tuple(ops), False)
+
+
+def _summary(op: Step) -> str:
+    """The type's summary; a sharing preset's own description (which names its source) for `share:NAME`."""
+    params = dict(op.params)
+    if op.type.name == "SHARE" and op.label().startswith("share:") and params["platform"] in PRESETS:
+        times = params["times"]
+        return PRESETS[params["platform"]].description + (f"; applied {times} times" if times > 1 else "")
+    return op.type.summary
 
 
 def expand_specs(spec: str | Iterable[str]) -> list[str]:
@@ -277,6 +308,9 @@ def expand_specs(spec: str | Iterable[str]) -> list[str]:
             names.extend(n for n, d in registry().items() if d.in_all)
         elif token == "df:all":
             names.extend(f"{t}:{s}" for t in DF_TYPES for s in range(1, 6))
+        elif re.fullmatch(r"share:all(:\d+)?", token):
+            times = token[len("share:all"):]
+            names.extend(parse_level(f"share:{p}{times}").name for p in PRESETS)
         elif re.fullmatch(r"df:\d+", token):
             severity = int(token[3:])
             if not 1 <= severity <= 5:

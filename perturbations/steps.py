@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS
+from .share_presets import MAX_TIMES, share_label
 
 WRITE_BACK_MODES = ("none", "xvid+h264")
 """How DeeperForensics types are written back before a detector sees them: `none` (the distorted frames as they
@@ -50,6 +51,8 @@ class StepType:
     severities: tuple[dict[str, Any], ...] = ()  # 5 entries, or () for types without severity
     stages: tuple[str, ...] = IMAGE
     video_fn: str = ""
+    label_fn: Callable[[dict[str, Any]], str | None] | None = None  # a spec-like label from the parameters
+
 
     def function(self, video: bool = False) -> Callable:
         module, func = (self.video_fn if video else self.frame_fn).split(":")
@@ -67,7 +70,10 @@ class Step:
 
     def label(self) -> str:
         text = self.type.name
-        if self.severity is not None:
+        custom = self.type.label_fn(dict(self.params)) if self.type.label_fn and self.severity is None else None
+        if custom:
+            text = custom
+        elif self.severity is not None:
             text += f":{self.severity}"
         else:
             extra = {k: v for k, v in self.params if self.type.params[k].default != v}
@@ -155,10 +161,14 @@ _FPS = Param(int, 25, lambda v: v > 0, "> 0")
 _PRESET = Param(str, "medium", lambda v: v in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                                  "slow", "slower", "veryslow"), hint="an x264/x265 preset")
 _BORDER = Param(str, "reflect", lambda v: v in ("reflect", "constant"), hint="'reflect' or 'constant'")
+_KBPS = Param(int, 0, lambda v: v >= 0, ">= 0 (kbit/s; 0: none)")
+_SIDE = Param(int, 0, lambda v: v >= 0, ">= 0 (pixels; 0: no limit)")
 _DF = "perturbations.deeperforensics"
 _GEO = "perturbations.geometric"
 _TMP = "perturbations.temporal"
 _COD = "perturbations.codecs"
+_SHR = "perturbations.sharing"
+_OVL = "perturbations.overlays"
 
 TYPES: dict[str, StepType] = {t.name: t for t in [
     StepType("CS", "DeeperForensics colour saturation: YCbCr chroma scaled toward neutral by `factor`",
@@ -218,6 +228,53 @@ TYPES: dict[str, StepType] = {t.name: t for t in [
     StepType("SHUFFLE", "shuffle frames within consecutive windows of `window` frames",
              f"{_TMP}:shuffle", {"window": Param(int, check=lambda v: v >= 1, hint=">= 1")},
              tuple({"window": w} for w in (2, 3, 4, 6, 8)), SEQUENCE, f"{_TMP}:shuffle_video"),
+    StepType("SHARE", "platform re-share: rescale to the delivery size, cap the frame rate, H.264 at `crf` with a "
+             "`maxrate` cap, `times` times (presets: share:NAME[:N], share:all)",
+             f"{_SHR}:share_clip",
+             {"short_side": Param(int, 720, lambda v: v >= 0, ">= 0 (0: no limit)"),
+              "long_side": Param(int, 1280, lambda v: v >= 0, ">= 0 (0: no limit)"), "max_width": _SIDE,
+              "fps_max": Param(float, 30.0, lambda v: v >= 0, ">= 0 (0: keep the rate)"),
+              "crf": Param(int, 23, lambda v: 0 <= v <= 51, "0-51"), "maxrate": _KBPS, "bufsize": _KBPS,
+              "profile": Param(str, "high", lambda v: v in ("baseline", "main", "high"), "'baseline', 'main' or 'high'"),
+              "gop_seconds": Param(float, 2.0, _pos, "> 0"),
+              "bframes": Param(int, -1, lambda v: v >= -1, ">= -1 (-1: the encoder's default)"),
+              "pix_fmt": Param(str, "yuv420p", lambda v: v == "yuv420p", "'yuv420p'"),
+              "codec": Param(str, "h264", lambda v: v in ("h264", "h265"), "'h264' or 'h265'"), "preset": _PRESET,
+              "platform": Param(str, "custom", lambda v: bool(v) and v.replace("-", "").replace("_", "").isalnum(),
+                                "a name (letters, digits, - _)"),
+              "times": Param(int, 1, lambda v: 1 <= v <= MAX_TIMES, f"1-{MAX_TIMES}")},
+             (), ("video",), f"{_SHR}:share_video", share_label),
+    StepType("CALL", "video call: downscale to `short_side`, frame rate `fps`, constant `kbps`, random frozen frames",
+             f"{_SHR}:call_clip", {"short_side": Param(int, check=_pos, hint="> 0"), "fps": Param(float, check=_pos, hint="> 0"),
+                                  "kbps": Param(int, check=_pos, hint="> 0"), "freeze": Param(float, check=_frac, hint="0-1"),
+                                  "freeze_len": Param(int, 5, lambda v: v >= 1, ">= 1")},
+             tuple({"short_side": s, "fps": f, "kbps": k, "freeze": z} for s, f, k, z in
+                   ((360, 20.0, 800, 0.03), (288, 15.0, 500, 0.06), (240, 12.0, 300, 0.1), (180, 10.0, 200, 0.15),
+                    (144, 8.0, 120, 0.2))), ("video",), f"{_SHR}:call_video"),
+    StepType("CAPTION", "subtitle band over the lower face: random line and height, text `size` x height, band `opacity`",
+             f"{_OVL}:caption", {"size": Param(float, check=lambda v: 0 < v <= 0.5, hint="in (0, 0.5]"),
+                                 "opacity": Param(float, check=_prob, hint="0-1")},
+             tuple({"size": s, "opacity": o} for s, o in
+                   ((0.05, 0.2), (0.065, 0.4), (0.08, 0.6), (0.095, 0.8), (0.11, 1.0)))),
+    StepType("STICKER", "emoji-like sticker (random shape, place, angle) covering `coverage` of the image",
+             f"{_OVL}:sticker", {"coverage": Param(float, check=lambda v: 0 < v <= 0.5, hint="in (0, 0.5]")},
+             tuple({"coverage": c} for c in (0.03, 0.06, 0.1, 0.15, 0.22))),
+    StepType("BEAUTY", "beauty filter: edge-preserving (bilateral) skin smoothing and lift at growing strength",
+             f"{_OVL}:beauty", {"sigma_color": Param(float, check=_pos, hint="> 0"),
+                                "sigma_space": Param(float, check=_pos, hint="> 0 (x shorter side)"),
+                                "passes": Param(int, check=lambda v: v >= 1, hint=">= 1"),
+                                "amount": Param(float, check=_prob, hint="0-1"),
+                                "brighten": Param(float, check=_prob, hint="0-1")},
+             tuple({"sigma_color": c, "sigma_space": s, "passes": p, "amount": a, "brighten": b} for c, s, p, a, b in
+                   ((15.0, 0.006, 1, 0.5, 0.02), (25.0, 0.01, 1, 0.65, 0.04), (40.0, 0.015, 2, 0.8, 0.06),
+                    (60.0, 0.02, 2, 0.9, 0.08), (80.0, 0.025, 3, 1.0, 0.1)))),
+    StepType("RECAPTURE", "screen recapture: random perspective tilt, moire, gamma and white-balance shift, blur, noise",
+             f"{_OVL}:recapture", {k: Param(float, check=lambda v: v >= 0, hint=">= 0") for k in
+                                   ("tilt", "moire", "gamma", "white_balance", "blur", "noise")},
+             tuple({"tilt": t, "moire": m, "gamma": g, "white_balance": wb, "blur": b, "noise": n}
+                   for t, m, g, wb, b, n in ((0.01, 0.04, 0.04, 0.03, 0.3, 1.0), (0.02, 0.07, 0.08, 0.06, 0.5, 2.0),
+                                             (0.03, 0.1, 0.12, 0.09, 0.7, 3.0), (0.045, 0.14, 0.16, 0.12, 0.9, 4.0),
+                                             (0.06, 0.2, 0.2, 0.15, 1.2, 6.0)))),
     StepType("DFMIX", "DeeperForensics mixture: `min_types`-`max_types` random DF types at random severities per video",
              f"{_DF}:mixture", {"min_types": Param(int, 2, lambda v: 1 <= v <= 7, "1-7"),
                                 "max_types": Param(int, 4, lambda v: 1 <= v <= 7, "1-7"),

@@ -11,7 +11,7 @@ import argparse
 import sys
 import traceback
 
-from . import cache, datasets, gallery, gate, listing, report, run, train, weights
+from . import cache, datasets, gallery, gate, levels, listing, report, run, train, weights
 from .stopping import StopSignals
 
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
@@ -19,7 +19,7 @@ EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n"
          "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md"
 
 # In the order `--help` lists them; `gate` adds `baseline` and `check`.
-COMMANDS = (run, listing, report, cache, datasets, gallery, gate, train, weights)
+COMMANDS = (run, listing, report, cache, datasets, gallery, levels, gate, train, weights)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {name:18s} {perturbations.describe(name)}")
     print("perturbation step types (--level TYPE:SEVERITY, joined with +; see perturbations/README.md):")
     print("  " + ", ".join(perturbations.step_types()))
+    print("platform re-sharing presets (--level share:NAME, share:NAME:N for N re-shares, share:all):")
+    for name, description in perturbations.share_presets().items():
+        print(f"  {'share:' + name:18s} {description}")
     print("protocol presets (run --protocol NAME; `list protocols` for their settings):")
     for protocol in protocols.PROTOCOLS.values():
         print(f"  {protocol.name:18s} {protocol.description}")

@@ -45,7 +45,7 @@ def test_decode_and_faces_32_frames(benchmark, demo_video):
 
 
 @pytest.mark.parametrize("level", ["flip", "heavy", "CS:3", "CC:3", "BW:3", "GNC:3", "GB:3", "PX:3", "VC:3",
-                                   "JPEG:3", "ROT:3", "DROP:3"])
+                                   "JPEG:3", "ROT:3", "DROP:3", "CAPTION:3", "STICKER:3", "BEAUTY:3", "RECAPTURE:3"])
 def test_perturbation_on_8_crops(benchmark, crops, level):
     lv = perturbations.get(level)
     out = benchmark(lv.apply, crops, 1)
