@@ -48,6 +48,7 @@ from .inference.models import load_detectors
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
 from .metrics.robustness import run_metrics
+from .pipeline.attack import check_attacks
 from .pipeline.face_cache import FaceCache
 from .pipeline.face_detectors import make_detector
 from .pipeline.gallery import write_gallery
@@ -143,6 +144,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
         perturbations.load_levels_file(levels_file)
     config = dataclasses.replace(config, levels=perturbations.expand(",".join(config.levels)))
     levels = {name: perturbations.get(name).with_write_back(config.df_write_back) for name in config.levels}
+    check_attacks(levels, config.detectors, score_in)
     dataset = datasets.open(config.dataset, config.data_root, split=config.split, **config.dataset_options)
     items = list(dataset)[: config.max_videos] if config.max_videos else list(dataset)
     if not items:
@@ -283,7 +285,7 @@ def _score_here(pending: list, executor, scorer: BatchScorer, threads: Inference
             threads.update()
             item, todo = pending[result[0]]
             queue_video(item, result[1], todo, scorer, settings, levels, cache, face_detector, Path(workdir),
-                        timing, reuse)
+                        timing, reuse, attackers=scorer.models)
             yield from finished()
     threads.restore()  # the face stage is over
     scorer.flush()

@@ -13,7 +13,7 @@ import numpy as np
 
 from .base import Level
 
-__all__ = ["attack_step", "is_attack", "needs_detector", "split_attack"]
+__all__ = ["attack_settings", "attack_step", "is_attack", "needs_detector", "split_attack"]
 
 
 def needs_detector(frames: np.ndarray, rng: np.random.Generator, **params: Any) -> tuple[np.ndarray, dict]:
@@ -47,3 +47,17 @@ def split_attack(level: Level) -> tuple[Level, Any | None]:
     ops = level.ops[:-1]
     return dataclasses.replace(level, ops=ops, steps=tuple(op.label() for op in ops), positions=(),
                                n_total=-1), step
+
+
+def attack_settings(step) -> dict[str, Any]:
+    """The configuration of an attack step for the manifest (eps in pixel levels and in [0, 1], step size)."""
+    params = dict(step.params)
+    eps = params["eps"]
+    out = {"attack": step.type.name, "norm": "Linf", "eps_255": eps, "eps": eps / 255.0, "steps": params["steps"],
+           "step_size": params["step_ratio"] * eps / params["steps"] / 255.0, "random_init": 1,
+           "targeted": "towards the wrong class", "library": "adversarial-robustness-toolbox (ProjectedGradientDescentPyTorch)",
+           "surrogate": params["surrogate"] or "each detector (white-box)"}
+    if step.type.name == "PGD-EOT":
+        out.update(eot="JPEG re-save, straight-through gradient", samples=params["samples"],
+                   quality=[params["quality_min"], params["quality_max"]])
+    return out

@@ -48,7 +48,7 @@ def _package():
     """The package, imported on first use (it imports scikit-image, scipy and pkg_resources: about 1 s)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # pkg_resources' deprecation notice, once per process
+            warnings.simplefilter("ignore")  # pkg_resources and scipy deprecation notices, once per process
             return importlib.import_module("imagecorruptions")
     except ImportError as exc:  # the package itself, or pkg_resources from setuptools >= 81
         raise ImportError(f"{MISSING} ({exc})") from None

@@ -22,7 +22,7 @@ from .binary import (
     scored_arrays,
     youden_threshold,
 )
-from .graded import CLEAN, summarise
+from .graded import CLEAN, level_kind, summarise
 
 DEFAULT_REFERENCE = "meso"
 SCHEMA = 2
@@ -180,6 +180,7 @@ def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str
             "bootstrap": {"resamples": n_boot, "seed": seed, "confidence": confidence, "unit": "video",
                           "interval": "percentile", "paired": "same resample indices, videos scored at both levels"},
             "video": video, "frame": frame, "robustness": summarise(auc, reference), "groups": groups,
+            "level_kinds": {lv: level_kind(lv) for lv in levels},
             "group_min_videos": min_group_videos,
             "group_columns_small": small_group_columns([r for r in rows if r["detector"] in detectors
                                                         and r["level"] in levels], min_group_videos)}
