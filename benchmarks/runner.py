@@ -253,7 +253,7 @@ def _run(config: RunConfig, fresh: bool, progress: bool, runs_dir: Path | None,
                     execution={**executor.describe(), "device": str(device), "batch_size": batch_size,
                                "score_in": score_in, "peak_rss_mb": peak_rss_mb()})
     write_json(run_dir / MANIFEST_FILE, manifest)
-    write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector)
+    write_gallery(run_dir / GALLERY_FILE, items, config.levels, config.video_settings(), cache, face_detector, models)
     timing.session["finish_seconds"] = time.perf_counter() - finish  # metrics.json and the gallery
     timing.save()
     write_report([run_dir], run_dir / REPORT_FILE)
