@@ -289,7 +289,7 @@ TYPES: dict[str, StepType] = {t.name: t for t in [
 
 
 def _corruption(name: str) -> StepType:
-    draws = "one draw per video, reused on every frame" if name in RANDOM else "deterministic"
+    draws = "one random draw per video, reused on every frame" if name in RANDOM else "deterministic"
     held = ", held-out" if name in HELD_OUT else ""
     return StepType(f"{PREFIX}{name}", f"ImageNet-C {name.replace('_', ' ')} (imagecorruptions{held}; {draws})",
                     "perturbations.imagenet_c:corrupt_video",
