@@ -77,7 +77,8 @@ class Step:
         elif self.severity is not None:
             text += f":{self.severity}"
             surrogate = dict(self.params).get("surrogate") if self.type.detector_dependent else ""
-            return text + (f"@{surrogate}" if surrogate else "")  # PGD:3@meso: the transfer setting
+            if surrogate:  # PGD:3@meso: the transfer setting (attack steps are never pinned to a stage)
+                return f"{text}@{surrogate}"
         else:
             extra = {k: v for k, v in self.params if self.type.params[k].default != v}
             if extra:
