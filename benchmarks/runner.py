@@ -50,6 +50,7 @@ from .inference.onnx_backend import apply_backend
 from .inference.score_cache import ScoreReuse
 from .metrics.binary import all_metrics
 from .metrics.robustness import run_metrics
+from .pipeline.attack import check_attacks
 from .pipeline.breaking_faces import write_breaking_faces
 from .pipeline.face_cache import FaceCache
 from .pipeline.face_detectors import make_detector
@@ -147,6 +148,7 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
         perturbations.load_levels_file(levels_file)
     config = dataclasses.replace(config, levels=perturbations.expand(",".join(config.levels)))
     levels = {name: perturbations.get(name).with_write_back(config.df_write_back) for name in config.levels}
+    check_attacks(levels, config.detectors, score_in)
     progress.stage(f"opening dataset {config.dataset}")
     dataset = datasets.open(config.dataset, config.data_root, split=config.split,
                             progress=progress.callback(f"generating dataset {config.dataset} (once, then cached)",
@@ -258,7 +260,7 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
     # thread while the metrics and their bootstrap are computed: the finish of a small run is not their sum
     gallery_pool = ThreadPoolExecutor(1, thread_name_prefix="gallery")
     gallery = gallery_pool.submit(write_gallery, run_dir / GALLERY_FILE, items, config.levels, config.video_settings(),
-                                  cache, face_detector)
+                                  cache, face_detector, models)
     rows = read_scores(run_dir)
     metrics = all_metrics(rows, config.detectors, config.levels)
     doc = metrics_document(rows, config, manifest)
@@ -305,7 +307,7 @@ def _score_here(pending: list, executor, scorer: BatchScorer, threads: Inference
             threads.update()
             item, todo = pending[result[0]]
             queue_video(item, result[1], todo, scorer, settings, levels, cache, face_detector, Path(workdir),
-                        timing, reuse)
+                        timing, reuse, attackers=scorer.models)
             yield from finished()
     threads.restore()  # the face stage is over
     scorer.flush()

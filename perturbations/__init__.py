@@ -2,12 +2,17 @@
 
 Named levels come from `levels.toml` (plus files added with `load_levels_file`); inline specs such as
 `GB:3`, `JPEG:5+GNC:2`, `df:mix` build levels on the fly, and `expand` also takes groups (`all`,
-`df:all`, `df:3`). Implementations are imported on first use: importing this package imports neither
+`df:all`, `df:3`, `ic:all`, `ic:3`). Attack types (`PGD:3`, `PGD-EOT:3`, `PGD:3@meso`) are parsed here but
+applied by a benchmark run, which has the detector (`split_attack`). Implementations are imported on first use: importing this package imports neither
 imgaug nor av.
 """
 from __future__ import annotations
 
+from .attack_spec import attack_settings, attack_step, is_attack, split_attack
 from .base import STAGES, Level, SeedLike, identity, seed_for
+from .imagenet_c import HELD_OUT as IC_HELD_OUT
+from .imagenet_c import STANDARD as IC_STANDARD
+from .imagenet_c import legacy_seed
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS  # plain tuples: imgaug itself is imported on first use
 from .share_presets import PRESETS as SHARE_PRESETS  # plain data: PyAV is imported on first use
 from .spec import (
@@ -20,9 +25,10 @@ from .spec import (
     unregister,
     unregister_step_type,
 )
-from .steps import DF_TYPES, TYPES, WRITE_BACK_MODES, Param, Step, StepType, make_step
+from .steps import ATTACK_TYPES, DF_TYPES, TYPES, WRITE_BACK_MODES, Param, Step, StepType, make_step
 
-__all__ = ["DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "SHARE_PRESETS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
+__all__ = ["ATTACK_TYPES", "IC_HELD_OUT", "IC_STANDARD", "attack_settings", "attack_step", "is_attack", "legacy_seed",
+           "split_attack", "DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "SHARE_PRESETS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
            "Step", "StepType", "available", "describe", "expand", "get", "load_levels_file", "make_gallery",
            "make_step", "register", "register_step_type", "seed_for", "share_presets", "step_types", "unregister",
            "unregister_step_type", "WRITE_BACK_MODES"]

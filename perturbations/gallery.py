@@ -7,11 +7,12 @@ looking `flip` tile reads "rot+2" rather than leaving the reader guessing.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import cv2
 import numpy as np
 
+from .attack_spec import split_attack
 from .base import seed_for
 from .imgaug_levels import short_text
 from .spec import expand_specs, parse_level
@@ -44,6 +45,8 @@ def _step_text(step: dict[str, Any]) -> str:
         return f"{step['axis']} x{step['factor']:.2f}"
     if name == "DFMIX":
         return " ".join(f"{t}:{s}" for t, s in zip(step.get("types", []), step.get("severities", [])))
+    if "linf_255" in step:  # an attack: on whom, towards what, how far it moved the pixels
+        return f"{step['detector']} ->{step['target']} Linf {step['linf_255']}/255"
     if "n_in" in step:
         return f"{step['n_in']}->{step['n_out']} frames"
     if "kbps" in step:
@@ -54,7 +57,7 @@ def _step_text(step: dict[str, Any]) -> str:
 
 def make_gallery(face_crop: np.ndarray, level_specs: str | Iterable[str], seed: int = 0, video_id: str = "",
                  columns: int | None = None, inner: float | None = None, tile: int | None = None,
-                 label: int | None = None) -> np.ndarray:
+                 label: int | None = None, attack: Callable[..., tuple[np.ndarray, dict]] | None = None) -> np.ndarray:
     """RGB uint8 grid: one tile per level (clean `none` first), captioned with the level and its drawn values.
 
     `face_crop` is one uint8 RGB crop (H x W x 3) or a short sequence (N x H x W x 3; the first frame is
@@ -62,7 +65,9 @@ def make_gallery(face_crop: np.ndarray, level_specs: str | Iterable[str], seed: 
     in a run. `inner` (e.g. 1.5) cuts the central 1/inner after perturbing, i.e. what the detector sees;
     `tile` resizes tiles to that side. Grid: `columns` (default ceil(sqrt(n))) x rows; every caption is as many
     LABEL_HEIGHT lines as the longest needs. With a `video_id` or a `label` (0 real, 1 fake) a TITLE_HEIGHT band
-    on top names them.
+    on top names them. Attack levels (`PGD:3`) need `attack(frames, step, rng) -> (frames, drawn)`, which a
+    benchmark run builds from a detector (`benchmarks.pipeline.gallery`): it gets the inner crops after the
+    level's other steps and returns the adversarial crops at the detector's input size.
     """
     frames = np.asarray(face_crop)
     if frames.ndim == 3:
@@ -72,9 +77,22 @@ def make_gallery(face_crop: np.ndarray, level_specs: str | Iterable[str], seed: 
     names = expand_specs(level_specs if isinstance(level_specs, str) else ",".join(level_specs))
     images, captions = [], []
     for name in names:
-        out, params = parse_level(name).apply(frames, seed_for(seed, video_id, name), return_params=True)
+        level, step = split_attack(parse_level(name))
+        if step is not None and attack is None:
+            raise ValueError(f"{name}: an attack level needs a detector: see it in a run's gallery")
+        out, params = level.apply(frames, seed_for(seed, video_id, name), return_params=True)
         image = out[0] if len(out) else np.zeros_like(frames[0])
-        if inner:
+        if step is not None and len(out):
+            side = out.shape[1]
+            k = int(round(side / inner)) if inner else side
+            start = (side - k) // 2
+            adversarial, drawn = attack(out[:1, start:start + k, start:start + k], step,
+                                        np.random.default_rng(seed_for(seed, video_id, name)))
+            image, inner_done = adversarial[0], True
+            params["steps"].append(drawn)
+        else:
+            inner_done = False
+        if inner and not inner_done:
             side = image.shape[0]
             k = int(round(side / inner))
             start = (side - k) // 2

@@ -9,16 +9,19 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .base import STAGES, Level
+from .imagenet_c import PREFIX as IC_PREFIX
+from .imagenet_c import STANDARD as IC_STANDARD
 from .share_presets import PRESETS, preset_params
 from .steps import DF_TYPES, TYPES, Param, Step, StepType, make_step
 
 BUILTIN_FILE = Path(__file__).with_name("levels.toml")
-SPEC_HELP = "all, df:all, df:1..df:5, df:mix, share:NAME[:N], share:all[:N], or steps like GB:3+JPEG:5"
+SPEC_HELP = ("all, df:all, df:1..df:5, df:mix, share:NAME[:N], share:all[:N], ic:all, ic:1..ic:5, "
+             "ic.NAME:S, PGD:S, PGD-EOT:S, PGD:S@DETECTOR, or steps like GB:3+JPEG:5")
 _SHARE = re.compile(r"^share:([A-Za-z0-9_.-]+?)(?::(\d+))?$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LEVEL_KEYS = {"description", "steps", "in_all"}
@@ -248,6 +251,12 @@ def _unknown_word(spec: str, token: str) -> ValueError:
 
 def _inline_step(token: str) -> tuple[str, list[Step]]:
     body, _, stage = token.partition("@")
+    attack = TYPES.get(body.partition(":")[0].upper())
+    if stage and attack is not None and attack.detector_dependent:  # PGD:3@meso: computed on a surrogate
+        step = make_step(attack.name, int(body.partition(":")[2]) if body.partition(":")[2].isdigit() else None)
+        surrogate = attack.params["surrogate"].validate(stage)
+        step = replace(step, params=tuple((k, surrogate if k == "surrogate" else v) for k, v in step.params))
+        return step.label(), [step]
     if stage and stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
     if body in registry() and not stage:
@@ -256,7 +265,7 @@ def _inline_step(token: str) -> tuple[str, list[Step]]:
         step = _share_step(body, stage or None)
         return step.label(), [step]
     type_name, sep, severity_text = body.partition(":")
-    if type_name.upper() not in TYPES:
+    if type_name not in TYPES and type_name.upper() not in TYPES:
         raise KeyError(type_name)
     severity = None
     if sep:
@@ -293,7 +302,7 @@ def parse_level(spec: str) -> Level:
         ops = (make_step("DFMIX"),)
         return Level("df:mix", "DeeperForensics-1.0 mixture: 2-4 random DF distortions at random severities per video",
                      None, _descriptions(ops), ops, False)
-    if spec in ("all", "df:all") or re.fullmatch(r"(df:\d+|share:all(:\d+)?)", spec) or "," in spec:
+    if spec in ("all", "df:all") or re.fullmatch(r"(df:\d+|ic:\d+|ic:all|share:all(:\d+)?)", spec) or "," in spec:
         raise ValueError(f"{spec!r} is a group of levels: use perturbations.expand({spec!r})")
     if not spec:
         raise _unknown(spec)
@@ -335,6 +344,13 @@ def expand_specs(spec: str | Iterable[str]) -> list[str]:
         elif re.fullmatch(r"share:all(:\d+)?", token):
             times = token[len("share:all"):]
             names.extend(parse_level(f"share:{p}{times}").name for p in PRESETS)
+        elif token == "ic:all":  # the 15 standard corruptions x 5 severities: the mCE's grid
+            names.extend(f"{IC_PREFIX}{c}:{s}" for c in IC_STANDARD for s in range(1, 6))
+        elif re.fullmatch(r"ic:\d+", token):
+            severity = int(token[3:])
+            if not 1 <= severity <= 5:
+                raise ValueError(f"bad perturbation level {token!r}: ImageNet-C severities are 1-5")
+            names.extend(f"{IC_PREFIX}{c}:{severity}" for c in IC_STANDARD)
         elif re.fullmatch(r"df:\d+", token):
             severity = int(token[3:])
             if not 1 <= severity <= 5:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .imagenet_c import HELD_OUT, PREFIX, RANDOM, STANDARD
 from .imgaug_levels import FLIP_STEPS, HEAVY_STEPS
 from .share_presets import MAX_TIMES, share_label
 
@@ -52,7 +53,7 @@ class StepType:
     stages: tuple[str, ...] = IMAGE
     video_fn: str = ""
     label_fn: Callable[[dict[str, Any]], str | None] | None = None  # a spec-like label from the parameters
-
+    detector_dependent: bool = False  # an attack: applied by benchmarks' attack stage with the detector, never here
 
     def function(self, video: bool = False) -> Callable:
         module, func = (self.video_fn if video else self.frame_fn).split(":")
@@ -75,6 +76,9 @@ class Step:
             text = custom
         elif self.severity is not None:
             text += f":{self.severity}"
+            surrogate = dict(self.params).get("surrogate") if self.type.detector_dependent else ""
+            if surrogate:  # PGD:3@meso: the transfer setting (attack steps are never pinned to a stage)
+                return f"{text}@{surrogate}"
         else:
             extra = {k: v for k, v in self.params if self.type.params[k].default != v}
             if extra:
@@ -114,7 +118,7 @@ def check_write_back(mode: str) -> None:
 def make_step(type_name: str, severity: int | None = None, params: dict[str, Any] | None = None,
               stage: str | None = None) -> Step:
     """Validated step; errors are one line naming the problem (callers add file/key context)."""
-    name = type_name.upper()
+    name = type_name if type_name in TYPES else type_name.upper()  # ic.* names are lower case
     if name not in TYPES:
         raise ValueError(f"unknown step type {type_name!r} (types: {', '.join(TYPES)})")
     st = TYPES[name]
@@ -283,5 +287,37 @@ TYPES: dict[str, StepType] = {t.name: t for t in [
              "perturbations.imgaug_levels:pipeline",
              {"pipeline": Param(str, check=lambda v: v in ("flip", "heavy"), hint="'flip' or 'heavy'")}),
 ]}
+
+
+def _corruption(name: str) -> StepType:
+    draws = "one random draw per video, reused on every frame" if name in RANDOM else "deterministic"
+    held = ", held-out" if name in HELD_OUT else ""
+    return StepType(f"{PREFIX}{name}", f"ImageNet-C {name.replace('_', ' ')} (imagecorruptions{held}; {draws})",
+                    "perturbations.imagenet_c:corrupt_video",
+                    {"corruption": Param(str, name, lambda v: v in STANDARD + HELD_OUT, "an ImageNet-C name"),
+                     "severity": Param(int, check=lambda v: 1 <= v <= 5, hint="1-5")},
+                    tuple({"severity": s} for s in range(1, 6)))
+
+
+_EPS = (1.0, 2.0, 4.0, 8.0, 16.0)  # L-inf radius in 0-255 pixel units per severity (Madry et al.'s grid, doubled)
+_ATTACK = {"eps": Param(float, check=_pos, hint="> 0 (0-255 pixel units)"),
+           "steps": Param(int, 10, lambda v: v >= 1, ">= 1"),
+           "step_ratio": Param(float, 2.5, _pos, "> 0 (step size = step_ratio x eps / steps)"),
+           "surrogate": Param(str, "", lambda v: v == "" or v.replace("-", "").replace("_", "").isalnum(),
+                              "a detector name ('': each detector attacks itself)")}
+ATTACK_FN = "perturbations.attack_spec:needs_detector"
+ATTACK_TYPES = ("PGD", "PGD-EOT")
+
+TYPES.update({t.name: t for t in [_corruption(n) for n in STANDARD + HELD_OUT] + [
+    StepType("PGD", "white-box L-inf PGD on the detector's input crops towards the wrong class (ART), random start "
+             "seeded per video; `@DETECTOR` computes it on that surrogate for every detector (transfer)",
+             ATTACK_FN, dict(_ATTACK), tuple({"eps": e} for e in _EPS), ("face",), detector_dependent=True),
+    StepType("PGD-EOT", "PGD with expectation over `samples` JPEG re-saves (quality `quality_min`-`quality_max`, "
+             "straight-through gradient) per step, so it survives compression",
+             ATTACK_FN, {**_ATTACK, "samples": Param(int, 6, lambda v: v >= 1, ">= 1"),
+                         "quality_min": Param(int, 50, lambda v: 1 <= v <= 100, "1-100"),
+                         "quality_max": Param(int, 95, lambda v: 1 <= v <= 100, "1-100")},
+             tuple({"eps": e} for e in _EPS), ("face",), detector_dependent=True),
+]})
 
 DF_TYPES = ("CS", "CC", "BW", "GNC", "GB", "PX", "VC")

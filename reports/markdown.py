@@ -12,7 +12,7 @@ from typing import Sequence
 
 from .analysis import analysis_sections
 from .figures import run_figures
-from .run_files import FIGURES_DIR, GALLERY_FILE, SCORES_FILE, TIMING_FILE, LoadedRun
+from .run_files import FIGURES_DIR, GALLERY_FILE, LEVEL_KINDS, SCORES_FILE, TIMING_FILE, LoadedRun
 from .tables import (
     column_label,
     cost_table,
@@ -35,7 +35,7 @@ ${main_table}
 
 ${results_note}
 
-${changes}${robustness}${analysis}${operating}${groups}${frame}${figures}${gallery}${undefined}${skipped}## Protocol
+${adversarial}${changes}${robustness}${analysis}${operating}${groups}${frame}${figures}${gallery}${undefined}${skipped}## Protocol
 
 ${definitions}
 
@@ -87,11 +87,21 @@ def render(runs: Sequence[LoadedRun], fig_dir: Path | None = None, fig_link: str
         note += f"; brackets: {boot['confidence']:.0%} bootstrap interval over videos"
     note += ". Every row is defined under Protocol below."
     groups = [{**g, "run": r["name"]} for r in runs for g in r["doc"].get("groups", [])]
+    kinds = {lv: kind for run in runs for lv, kind in run["doc"].get("level_kinds", {}).items()}
+    attacked = [kinds.get(e["level"]) == LEVEL_KINDS[2] for e in entries]
+    corrupted = [(e, label) for (e, label), adv in zip(zip(entries, labels), attacked) if not adv]
+    adversarial = [(e, label) for (e, label), adv in zip(zip(entries, labels), attacked)
+                   if adv or kinds.get(e["level"]) == LEVEL_KINDS[0]] if any(attacked) else []
     fields = {
         "glance": "\n\n".join(_glance(run, several_runs) for run in runs),
         "results_note": note,
         "definitions": intro,
-        "main_table": main_table(entries, labels),
+        "main_table": main_table([e for e, _ in corrupted], [label for _, label in corrupted]),
+        "adversarial": _section("Adversarial attacks", main_table([e for e, _ in adversarial],
+                                                                  [label for _, label in adversarial]),
+                                "White-box and transfer attacks (`PGD`, `PGD-EOT`; configuration under each level "
+                                "in the manifest's `levels`), apart from the common corruptions above; the clean "
+                                "level is repeated for comparison.") if adversarial else "",
         "operating": _section("Operating points", operating_table(entries, labels),
                               f"Clean threshold: {threshold_rule}; kept for every level." if threshold_rule else ""),
         "changes": _section("Change against the clean level", drop_table(entries, labels),

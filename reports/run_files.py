@@ -36,6 +36,7 @@ SCORE_COLUMNS = ("video_id", "label", "split", "detector", "level", "score", "n_
 # Metrics count every non-ok row as skipped; reports list them.
 DETECTOR_ERROR = "detector_error"
 OPTIONAL_COLUMNS = ("params", "frame_indices")  # absent from files written before perturbation parameters were recorded
+LEVEL_KINDS = ("clean", "corruption", "adversarial")  # metrics.json `level_kinds`: adversarial levels get their own table
 SCORE_KEY = ("video_id", "detector", "level")  # one row per key: a second one would be counted twice
 
 

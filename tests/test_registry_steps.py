@@ -62,7 +62,8 @@ def cases_of(name: str) -> list[Case]:
     return [Case(name, None, tuple(sorted(p.items()))) for p in EXPLICIT_PARAMS.get(name, [])]
 
 
-CASES = [case for name in perturbations.step_types() for case in cases_of(name)]
+# Attacks (PGD, PGD-EOT) need a detector: tests/test_attacks.py applies them through the benchmark's attack stage.
+CASES = [case for name in perturbations.step_types() if not TYPES[name].detector_dependent for case in cases_of(name)]
 IDS = [case.id for case in CASES]
 VIDEO_CASES = [case for case in CASES if "video" in TYPES[case.type].stages]
 VIDEO_IDS = [case.id for case in VIDEO_CASES]

@@ -67,6 +67,11 @@ def main(args: argparse.Namespace) -> int:
     print("platform re-sharing presets (--level share:NAME, share:NAME:N for N re-shares, share:all):")
     for name, description in perturbations.share_presets().items():
         print(f"  {'share:' + name:18s} {description}")
+    print("ImageNet-C corruptions (--level ic.NAME:S; ic:S = the 15 standard at S, ic:all = 15 x 5; * held-out):")
+    print("  " + ", ".join(perturbations.IC_STANDARD) + "; * " + ", ".join(perturbations.IC_HELD_OUT))
+    print("adversarial attacks (--level TYPE:S, or TYPE:S@DETECTOR to transfer from that detector; own report table):")
+    for name in perturbations.ATTACK_TYPES:
+        print(f"  {name:18s} {perturbations.step_types()[name]}")
     print("protocol presets (run --protocol NAME; `list protocols` for their settings):")
     for protocol in protocols.PROTOCOLS.values():
         print(f"  {protocol.name:18s} {protocol.description}")

@@ -58,7 +58,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      help="level spec or comma list (default heavy; `none` is always added): named levels none, "
                      "flip, heavy, df-mix, df-mild, df-severe; one step at a severity 1-5 such as GB:3 or JPEG:5; "
                      "steps joined with + (JPEG:5+GNC:2); groups all, df:3 (seven DeeperForensics types at "
-                     "severity 3), df:all (35 levels), df:mix (random DeeperForensics mixtures)")
+                     "severity 3), df:all (35 levels), df:mix (random DeeperForensics mixtures); ImageNet-C "
+                     "ic.NAME:S, ic:S, ic:all; attacks PGD:S, PGD-EOT:S, PGD:S@DETECTOR (transfer; `list`)")
     run.add_argument("--levels-file", action="append", default=[], metavar="TOML",
                      help="add the levels defined in a TOML file (see perturbations/README.md); repeatable")
     run.add_argument("--apply-at", choices=["face", "frame"], default="face",

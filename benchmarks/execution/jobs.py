@@ -101,7 +101,7 @@ WORKER_SCORING = WorkerScoring()  # per worker process only
 
 
 def queue_job(job: VideoJob, scorer: Scorer, levels: dict, reuse: ScoreReuse | None, timing: RunTiming,
-              detector=None, single_thread: bool = False) -> tuple[int, JobInfo]:
+              detector=None, single_thread: bool = False, attackers: dict | None = None) -> tuple[int, JobInfo]:
     """Faces (from the cache or extracted), then every pending level perturbed and handed to `scorer`
     (`queue_video`: a `BatchScorer`, or the recorder of a prepare job); returns the index and face-stage info."""
     index, crops, info = extract_job(job.faces, detector, single_thread)
@@ -110,7 +110,7 @@ def queue_job(job: VideoJob, scorer: Scorer, levels: dict, reuse: ScoreReuse | N
         face_detector = WORKER_FACE_DETECTOR.get(job.config.faces)
     with tempfile.TemporaryDirectory(prefix="dfbench-") as workdir:
         queue_video(job.item, crops, list(job.todo), scorer, job.config.video_settings(), levels,
-                    FaceCache(job.faces.cache_root), face_detector, Path(workdir), timing, reuse)
+                    FaceCache(job.faces.cache_root), face_detector, Path(workdir), timing, reuse, attackers)
     return index, info
 
 
@@ -123,7 +123,7 @@ def score_job(job: VideoJob, detector=None, single_thread: bool = False) -> tupl
     timing = RunTiming(None, list(config.levels), list(config.detectors))
     scorer = BatchScorer(state.models, batch_size_for(config.batch_size, torch.device("cpu")), config.aggregate,
                          timing, config.precision, timeout=config.detector_timeout)
-    index, info = queue_job(job, scorer, state.levels, state.reuse, timing, detector, single_thread)
+    index, info = queue_job(job, scorer, state.levels, state.reuse, timing, detector, single_thread, state.models)
     return index, ScoredVideo(finish_scoring(scorer, state.reuse), timing.session["levels"]), info
 
 

@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 
 import detectors
+import perturbations
 from reports.run_files import write_json
 
 from ..config import DetectorSettings
@@ -202,7 +203,7 @@ class ScoreReuse:
 
     cache: ScoreCache
     detectors: dict[str, str | None]  # name -> detector fingerprint (None: not cacheable)
-    levels: dict[str, str]  # name -> level fingerprint
+    levels: dict[str, str]  # name -> level fingerprint ("": never cached, an attack level)
     aggregate: str
     device: str
 
@@ -219,13 +220,14 @@ class ScoreReuse:
             fingerprints[name] = fingerprint if fingerprint is None or backend == "torch" else \
                 hashlib.sha256(f"{fingerprint}|{backend}".encode()).hexdigest()
         arithmetic = device_type if precision == "fp32" else f"{device_type}+{precision}"
-        return cls(ScoreCache(root), fingerprints, {n: level_fingerprint(lv, apply_at) for n, lv in levels.items()},
+        return cls(ScoreCache(root), fingerprints,
+                   {n: "" if perturbations.is_attack(lv) else level_fingerprint(lv, apply_at) for n, lv in levels.items()},
                    aggregate, arithmetic)
 
     def key(self, faces_key: str, detector: str, level: str, seed: int) -> str | None:
         """The entry of one (video's face crops, detector, level, seed); None when it cannot be cached."""
-        if not faces_key or self.detectors.get(detector) is None:
-            return None
+        if not faces_key or self.detectors.get(detector) is None or not self.levels.get(level):
+            return None  # attack levels too: their pixels depend on a detector's (or a surrogate's) weights
         return self.cache.key(faces_key, self.levels[level], seed, self.detectors[detector], self.aggregate,
                               self.device)
 

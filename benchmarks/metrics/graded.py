@@ -9,7 +9,11 @@ pinned stage never passes for a severity of some type. Published definitions, wi
   (real JPEG, H.265, geometry ...) are summarised apart and never enter it.
 - ImageNet-C (Hendrycks & Dietterich 2019): CE_t = sum_s E_t,s / sum_s E^ref_t,s; relative CE_t =
   sum_s (E_t,s - E_clean) / sum_s (E^ref_t,s - E^ref_clean); mCE and relative mCE are means over the complete DF
-  types. `auc_ratio` (level AUC / clean AUC) is neither and is named for what it is.
+  types, and `ic_mce` / `ic_relative_mce` the same over the 15 standard ImageNet-C types (`ic.NAME:S`, family
+  `imagenet-c`): with all 15 complete (`ic_mce_complete`) that is the paper's mCE, the error being 1 - AUC instead
+  of top-1 error. The 4 held-out ImageNet-C types (`imagenet-c-held-out`) get a CE but never enter an mCE.
+  `auc_ratio` (level AUC / clean AUC) is neither and is named for what it is.
+- Attack levels (`PGD:S`, `PGD-EOT:S`) are not corruptions: never graded here, kind `adversarial` (`level_kind`).
 """
 from __future__ import annotations
 
@@ -19,10 +23,26 @@ from dataclasses import dataclass
 import numpy as np
 
 import perturbations
+from reports.run_files import LEVEL_KINDS
 
 CLEAN = "none"
 DF = "df"          # family of the DeeperForensics-1.0 types: the published table's columns
 OTHER = "other"    # any other graded type: its own table, never in the DF Avg
+IC = "imagenet-c"  # the 15 standard ImageNet-C corruptions: the ImageNet-C mCE
+IC_HELD_OUT = "imagenet-c-held-out"  # its 4 held-out corruptions: CE only
+IC_STANDARD = tuple(f"ic.{name}" for name in perturbations.IC_STANDARD)
+IC_HELD = tuple(f"ic.{name}" for name in perturbations.IC_HELD_OUT)
+
+
+def level_kind(level: str) -> str:
+    """`clean`, `adversarial` (a level ending with an attack) or `corruption` (anything else, names this process
+    does not know included): `LEVEL_KINDS`, written per level to metrics.json for the report's tables."""
+    if level == CLEAN:
+        return LEVEL_KINDS[0]
+    try:
+        return LEVEL_KINDS[2] if perturbations.is_attack(perturbations.get(level)) else LEVEL_KINDS[1]
+    except ValueError:
+        return LEVEL_KINDS[1]
 
 
 @dataclass(frozen=True)
@@ -47,8 +67,12 @@ def graded_level(level: str) -> Graded | None:
     if len(parsed.ops) != 1 or parsed.ops[0].severity is None or parsed.ops[0].label() != level:
         return None
     op = parsed.ops[0]
+    if op.type.detector_dependent:
+        return None
     kind = op.type.name + (f"@{op.stage}" if op.stage else "")
     family = DF if op.type.name in perturbations.DF_TYPES and not op.stage else OTHER
+    if not op.stage and op.type.name in IC_STANDARD + IC_HELD:
+        family = IC if op.type.name in IC_STANDARD else IC_HELD_OUT
     return Graded(kind, op.severity, family, len(op.type.severities))
 
 
@@ -129,5 +153,10 @@ def summarise(auc: dict[str, dict[str, float | None]], reference: str | None) ->
             entry["mce"] = _mean([entry["ce"][t] for t in in_avg]) if in_avg else None
             entry["relative_mce"] = _mean([entry["relative_ce"][t] for t in in_avg]) if in_avg else None
             entry["mce_types"] = in_avg
+            ic_types = [t for t, k in kinds.items() if k["family"] == IC and k["complete"]]
+            entry["ic_mce"] = _mean([entry["ce"][t] for t in ic_types]) if ic_types else None
+            entry["ic_relative_mce"] = _mean([entry["relative_ce"][t] for t in ic_types]) if ic_types else None
+            entry["ic_mce_types"] = ic_types
+            entry["ic_mce_complete"] = set(ic_types) == set(IC_STANDARD)
         out["detectors"][det] = entry
     return out

@@ -23,7 +23,7 @@ from .binary import (
     youden_threshold,
 )
 from .breaking import breaking_points, clean_thresholds, graded_by_type
-from .graded import CLEAN, summarise
+from .graded import CLEAN, level_kind, summarise
 from .names import BREAKING_POINTS, QUALITY, TEMPORAL_STABILITY
 from .quality import quality_summary
 from .stability import temporal_stability
@@ -190,6 +190,7 @@ def run_metrics(rows: list[dict], detectors: Sequence[str], levels: Sequence[str
             "bootstrap": {"resamples": n_boot, "seed": seed, "confidence": confidence, "unit": "video",
                           "interval": "percentile", "paired": "same resample indices, videos scored at both levels"},
             "video": video, "frame": frame, "robustness": summarise(auc, reference), "groups": groups,
+            "level_kinds": {lv: level_kind(lv) for lv in levels},
             "group_min_videos": min_group_videos,
             "group_columns_small": small_group_columns([r for r in rows if r["detector"] in detectors
                                                         and r["level"] in levels], min_group_videos),

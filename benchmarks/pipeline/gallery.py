@@ -8,6 +8,7 @@ import cv2
 import perturbations
 
 from ..config import VideoSettings
+from .attack import attack_faces
 from .face_cache import FaceCache
 
 __all__ = ["GALLERY_LEVELS", "write_gallery"]
@@ -17,15 +18,21 @@ GALLERY_TILE = 256  # px per tile: the crop at the detectors' usual input size (
 
 
 def write_gallery(path: Path, items, levels: list[str], settings: VideoSettings, cache: FaceCache,
-                  face_detector) -> Path | None:
-    """Write the gallery to `path` (embedded in the report); None when no video has a face."""
+                  face_detector, models: dict | None = None) -> Path | None:
+    """Write the gallery to `path` (embedded in the report); None when no video has a face. Attack levels are
+    shown as the surrogate (transfer) or the run's first detector in `models` sees them."""
     for item in items:
         # Normally a cache hit; on a miss extraction builds its own detector when none was passed.
         crops = cache.get_or_extract(item.path, settings.num_frames, settings.faces, detector=face_detector)
         if crops.status == "ok":
+            def attack(frames, step, rng, label=item.label):
+                surrogate = dict(step.params)["surrogate"]
+                return attack_faces(models[surrogate or next(iter(models))], frames, label, step, rng)
+
             grid = perturbations.make_gallery(crops.crops[:4], levels[:GALLERY_LEVELS], seed=settings.seed,
                                               video_id=item.video_id, label=item.label,
-                                              inner=settings.faces.context, tile=GALLERY_TILE)
+                                              inner=settings.faces.context, tile=GALLERY_TILE,
+                                              attack=attack if models else None)
             cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
             return path
     return None

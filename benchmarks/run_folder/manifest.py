@@ -100,7 +100,11 @@ def _sampled(sampling: str) -> str:
 
 def _level_info(name: str, apply_at: str) -> dict:
     level = perturbations.get(name)
-    return {"description": level.description, "steps": list(level.steps), "stages": list(level.stages(apply_at))}
+    info = {"description": level.description, "steps": list(level.steps), "stages": list(level.stages(apply_at))}
+    step = perturbations.attack_step(level)
+    if step is not None:  # the attack's configuration: eps, steps, step size, EOT, surrogate, library
+        info["attack"] = perturbations.attack_settings(step)
+    return info
 
 
 def _encoders() -> dict:
