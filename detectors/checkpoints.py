@@ -169,6 +169,19 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
+def tensor_file(path: str | Path, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of a backbone-style weight file (`what` names it in the error): a safetensors file, or a torch
+    state_dict loaded with weights_only; any other format is a one-line CheckpointError."""
+    path = Path(path)
+    kind = sniff_format(path)
+    if kind == "safetensors":
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    if kind in ("torch-zip", "torch-pickle"):
+        return torch_state_dict(path)
+    raise CheckpointError(f"{path}: {what} must be a torch state_dict or safetensors file")
+
+
 def torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Load with weights_only=True only: a pickle that needs code/objects is refused, never run."""
     try:

@@ -97,14 +97,7 @@ def read_backbone(path: str | Path) -> tuple[dict[str, int] | None, dict[str, to
     """(dims or None for timm names, tensors, sha256) of a CLIP image tower file: OpenAI / open_clip (`visual.*`,
     the text tower ignored) or timm (`patch_embed.proj.weight` ...) names."""
     path = Path(path)
-    kind = checkpoints.sniff_format(path)
-    if kind == "safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(path))
-    elif kind in ("torch-zip", "torch-pickle"):
-        state = checkpoints.torch_state_dict(path)
-    else:
-        raise CheckpointError(f"{path}: CLIP backbone weights must be a torch state_dict or safetensors file")
+    state = checkpoints.tensor_file(path, "CLIP backbone weights")
     state = {k.removeprefix("model."): v for k, v in state.items()}
     if "visual.class_embedding" in state:
         visual = {k: v for k, v in state.items() if k.startswith("visual.")}

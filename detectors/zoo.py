@@ -261,14 +261,7 @@ class ZooDetector(Detector):
 def _load_backbone(model: nn.Module, path: str | Path) -> str:
     """ImageNet (or any) backbone weights from a local file: classifier keys dropped, backbone keys must fit."""
     path = Path(path)
-    kind = checkpoints.sniff_format(path)
-    if kind == "safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(path))
-    elif kind in ("torch-zip", "torch-pickle"):
-        state = checkpoints.torch_state_dict(path)
-    else:
-        raise CheckpointError(f"{path}: backbone weights must be a torch state_dict or safetensors file")
+    state = checkpoints.tensor_file(path, "backbone weights")
     target = model.backbone_modules()
     expected = target.state_dict()
     state = {k: (v.unsqueeze(-1).unsqueeze(-1) if "pointwise" in k and v.ndim == 2 else v) for k, v in state.items()}
