@@ -69,6 +69,7 @@ def _write_run(run_dir, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> Non
              "score": repr(float(s)), "n_frames": 1, "status": "ok", "message": "", "frame_scores": repr(float(s)),
              "groups": ""} for lv, (y, p) in scores.items() for i, (label, s) in enumerate(zip(y, p))]
     results.write_scores(run_dir / results.SCORES_FILE, rows)
+    (run_dir / results.MANIFEST_FILE).write_text("{}")  # a run folder has one; `check` refuses a folder without
 
 
 def test_check_significant_passes_on_perfectly_separated_levels(tmp_path):
