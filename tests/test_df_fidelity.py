@@ -141,7 +141,8 @@ def test_write_back_only_after_df_types_but_vc():
 def test_write_back_is_part_of_the_run_identity_only_when_on():
     base = RunConfig(levels=["none", "GNC:3"])
     data = base.to_dict()
-    for name in ("out", "cache_dir", "precision", "follow_symlinks", "df_write_back", "protocol", *EXECUTION_FIELDS):
+    for name in ("out", "cache_dir", "precision", "backend", "follow_symlinks", "df_write_back", "protocol",
+                 *EXECUTION_FIELDS):
         data.pop(name, None)
     before = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert base.fingerprint() == before  # runs from before --df-write-back still resume

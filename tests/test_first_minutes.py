@@ -113,7 +113,7 @@ def test_every_phase_reports_on_stderr_and_stdout_holds_only_the_results(small_r
     run_dir, stdout, stderr = small_run[0]
     for phase in ("loading torch and the pipeline ...", "generating dataset demo (once, then cached)",
                   "loading meso ...", f"videos -> {run_dir}", "metrics with 10 bootstrap resamples",
-                  "gallery ...", "report and figures ..."):
+                  "gallery and the hardest videos' faces ...", "report and figures ..."):
         assert phase in stderr, phase
         assert phase not in stdout
     assert stdout.startswith("| metric | none |") and "videos scored (real/fake) | 2 (1/1)" in stdout

@@ -50,20 +50,21 @@ def cli(scratch: Path, *args: str, timeout: float = 600, env: dict[str, str] | N
 def start_cli(scratch: Path, *args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
     """The same, started in its own session (so signals to it reach only the run) and not waited for.
 
-    A child inherits an ignored SIGINT (a shell starts background jobs so, CI scripts included), and Python then never
-    turns SIGINT into Ctrl-C: called from the main thread, the run is started with SIGINT at its default, as from a
-    terminal."""
-    restore = threading.current_thread() is threading.main_thread() and \
-        signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if restore:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    A child inherits ignored signals: a shell starts background jobs with SIGINT ignored (CI scripts included) and
+    `nohup` ignores SIGHUP, and an ignored stop signal stays ignored in the run (by design). Called from the main
+    thread, the run is started with SIGINT, SIGTERM and SIGHUP at their defaults, as from a terminal."""
+    ignored = []
+    if threading.current_thread() is threading.main_thread():
+        ignored = [sig for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is signal.SIG_IGN]
+    for sig in ignored:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
     try:
         return subprocess.Popen([sys.executable, "-m", "benchmarks", *args], cwd=scratch, env=_env(scratch, env),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                 **popen)
     finally:
-        if restore:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in ignored:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def score_rows(run_dir: Path) -> list[dict]:
