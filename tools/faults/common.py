@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -51,20 +50,18 @@ def start_cli(scratch: Path, *args: str, env: dict[str, str] | None = None, **po
     """The same, started in its own session (so signals to it reach only the run) and not waited for.
 
     A child inherits ignored signals: a shell starts background jobs with SIGINT ignored (CI scripts included) and
-    `nohup` ignores SIGHUP, and an ignored stop signal stays ignored in the run (by design). Called from the main
-    thread, the run is started with SIGINT, SIGTERM and SIGHUP at their defaults, as from a terminal."""
-    ignored = []
-    if threading.current_thread() is threading.main_thread():
-        ignored = [sig for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is signal.SIG_IGN]
-    for sig in ignored:
-        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
-    try:
-        return subprocess.Popen([sys.executable, "-m", "benchmarks", *args], cwd=scratch, env=_env(scratch, env),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                **popen)
-    finally:
-        for sig in ignored:
-            signal.signal(sig, signal.SIG_IGN)
+    `nohup` ignores SIGHUP, and an ignored stop signal stays ignored in the run (by design). So the run is started as
+    from a terminal, from any thread: a small interpreter sets SIGINT, SIGTERM and SIGHUP to their defaults and
+    execs `python -m benchmarks` in the same process (dispositions at their default survive exec; no preexec_fn,
+    which is unsafe in a threaded parent)."""
+    return subprocess.Popen([sys.executable, "-c", RESET_AND_EXEC, *args], cwd=scratch, env=_env(scratch, env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+
+
+RESET_AND_EXEC = ("import os, signal, sys\n"
+                  "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+                  "    signal.signal(s, signal.SIG_DFL)\n"
+                  "os.execv(sys.executable, [sys.executable, '-m', 'benchmarks', *sys.argv[1:]])\n")
 
 
 def score_rows(run_dir: Path) -> list[dict]:
