@@ -7,7 +7,17 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import norm
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 from benchmarks.metrics import bootstrap as boot
 from benchmarks.metrics.aggregate import aggregate_video_score, rescore_rows
@@ -47,6 +57,39 @@ def test_extended_metrics_match_sklearn():
     assert m["auc"] == pytest.approx(roc_auc_score(y, p))
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p >= 0.5))
     assert m["f1"] == pytest.approx(f1_score(y, p >= 0.5))
+
+
+@pytest.mark.parametrize("case", ["continuous", "ties", "few", "one-class", "all-called-real", "threshold-0.3"])
+def test_every_metric_equals_its_sklearn_function(case):
+    """binary_metrics derives most metrics from one confusion matrix and one ROC curve (for speed): each must
+    equal the scikit-learn function it replaces, ties, tiny sets and undefined ratios included."""
+    rng = np.random.default_rng(["continuous", "ties", "few", "one-class", "all-called-real", "threshold-0.3"].index(case))
+    n = {"few": 3}.get(case, 200)
+    y = rng.integers(0, 2, n) if case != "one-class" else np.ones(n, dtype=int)
+    if case == "few":
+        y = np.array([0, 1, 1])
+    p = rng.random(n)
+    if case == "ties":
+        p = np.round(p * 4) / 4  # five distinct scores, many ties
+    if case == "all-called-real":
+        p = p * 0.4  # no video reaches 0.5: precision's 0/0 is 0, as sklearn's zero_division=0
+    threshold = 0.3 if case == "threshold-0.3" else 0.5
+    m = binary_metrics(y, p, threshold)
+    pred = (p >= threshold).astype(int)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]), abs=1e-12)
+    assert m["precision"] == pytest.approx(precision_score(y, pred, zero_division=0.0), abs=1e-12)
+    assert m["recall"] == pytest.approx(recall_score(y, pred, zero_division=0.0), abs=1e-12)
+    assert m["f1"] == pytest.approx(f1_score(y, pred, zero_division=0.0), abs=1e-12)
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    assert m["confusion"] == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
+    if case == "one-class":
+        assert m["auc"] is None and m["balanced_accuracy"] is None and "only one class" in m["undefined"]["auc"]
+        return
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["ap"] == pytest.approx(average_precision_score(y, p), abs=1e-12)
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-12)
+    assert m["eer"] == eer(y, p) and m["tpr_at_fpr_5"] == tpr_at_fpr(y, p, 0.05)
 
 
 def test_youden_threshold_separates_and_is_kept_for_other_levels():

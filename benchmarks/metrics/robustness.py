@@ -32,7 +32,7 @@ DEFAULT_REFERENCE = "meso"
 SCHEMA = 2
 MIN_GROUP_VIDEOS = 10  # a group value with fewer videos of its own is folded into OTHER_GROUP
 OTHER_GROUP = "other"
-GROUP_CI_METRICS = ("auc", "accuracy")  # AP per resample costs a scikit-learn call each; a run has many groups
+GROUP_CI_METRICS = ("auc", "accuracy")  # the group table shows these two
 
 
 def _groups(row: dict) -> dict:
@@ -147,8 +147,7 @@ def detector_entries(rows: list[dict], detector: str, levels: Sequence[str], n_b
         entry["roc"], entry["hist"] = roc_points(y, p), score_histogram(y, p)
         if n_boot > 0 and len(y):
             r = reps(lv, np.arange(len(y)))
-            point = binary_metrics(y, p)
-            _with_intervals(entry, {m: boot.Interval(point[m], *boot.percentile_interval(r[m], confidence),
+            _with_intervals(entry, {m: boot.Interval(entry[m], *boot.percentile_interval(r[m], confidence),
                                                      n_boot, int(np.sum(~np.isfinite(r["auc"]))))
                                     for m in boot.BOOT_METRICS})
         if lv != CLEAN and lv in arrays and CLEAN in arrays:
