@@ -72,6 +72,9 @@ OPEN_FRACTION = Range(integer=False, low=0, high=1, low_open=True, high_open=Tru
 # "none": the videos are face crops already (the centred square); "frame": the whole frame, padded to a square
 FACE_DETECTORS = ("centerface", "yunet", "none", "frame")
 NO_FACE_POLICIES = ("skip", "center")
+# What runs CenterFace: ONNX Runtime (default: about half of cv2.dnn's time per window) or OpenCV's DNN module (the
+# runtime of runs made before 2026-12; the two move a box past rounding in about 1 frame of 300, docs/throughput.md)
+FACE_RUNTIMES = ("onnxruntime", "opencv")
 
 # Bump whenever detection, face choice or cropping changes: it invalidates cached crops.
 ALGORITHM_VERSION = 4  # 2: boxes interpolated between detections; 3: one CenterFace network per input shape;
@@ -94,10 +97,13 @@ class FaceSettings:
     detect_every: int = 1  # run the detector on every k-th sampled frame (and the last); interpolate between
     smooth: int = 1  # moving-average window (sampled frames) over box centres and sizes within a track; 1 = off
     track: bool = True  # after the first face, detect in a window around the previous box (whole frame if lost)
+    runtime: str = "onnxruntime"  # what runs CenterFace (FACE_RUNTIMES); the other detectors ignore it
 
     def __post_init__(self) -> None:
         if self.detector not in FACE_DETECTORS:
             raise ValueError(f"unknown face detector {self.detector!r}; use {', '.join(FACE_DETECTORS)}")
+        if self.runtime not in FACE_RUNTIMES:
+            raise ValueError(f"unknown face runtime {self.runtime!r}; use {' or '.join(FACE_RUNTIMES)}")
         if self.no_face not in NO_FACE_POLICIES:
             raise ValueError(f"unknown no-face policy {self.no_face!r}; use {' or '.join(NO_FACE_POLICIES)}")
         select_indices(1, 1, self.sampling)  # raises a clear error for an unknown strategy
@@ -198,6 +204,8 @@ class RunConfig:
             data.pop("backend")
         if data.get("df_write_back") == "none":  # the default, and all there was before --df-write-back
             data.pop("df_write_back")
+        if data["faces"].get("runtime") == "opencv":  # cv2.dnn is all there was before --face-runtime: old runs
+            data["faces"].pop("runtime")  # resume with --face-runtime opencv, never silently with another runtime
         data.pop("follow_symlinks", None)  # decides whether a run may read a file, not what it scores
         data.pop("protocol", None)  # names where the settings came from; the settings themselves are counted
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

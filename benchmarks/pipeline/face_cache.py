@@ -24,6 +24,7 @@ from typing import TypeVar
 import av
 import cv2
 import numpy as np
+import onnxruntime
 import zstandard
 
 from ..config import FaceSettings, default_cache_dir
@@ -39,7 +40,7 @@ __all__ = ["FaceCache", "CACHEABLE", "compress_pixels", "decompress_pixels", "sa
 CACHE_FORMAT = 2  # bump when the .npz layout changes; 2: crops as zstd over a horizontal difference filter
 PIXEL_CHUNK = 64  # images filtered and (de)compressed at a time: bounds the extra memory to one chunk
 ZSTD_LEVEL = 1  # with the difference filter: 0.09 s and 4.9 MB for 32 crops of 384 px (np.savez_compressed: 0.6 s, 8.2 MB)
-RUNTIME = f"opencv={cv2.__version__}|pyav={av.__version__}"
+RUNTIME = f"opencv={cv2.__version__}|pyav={av.__version__}|onnxruntime={onnxruntime.__version__}"
 CACHEABLE = ("ok", "no_face")  # read errors are not cached: the file may be fixed or replaced
 
 

@@ -116,7 +116,7 @@ def _encoders() -> dict:
 # The settings that decide what a run's numbers mean, beyond the detector and level names a regression gate compares
 # by: two runs differing in any of them measure different things (`metrics.gate.protocol_differences`).
 PROTOCOL_FACE_FIELDS = ("detector", "threshold", "max_side", "margin", "context", "crop_size", "no_face",
-                        "detect_every", "smooth", "track")
+                        "detect_every", "smooth", "track", "runtime")
 
 
 def protocol_fields(manifest: dict) -> dict[str, object]:
