@@ -144,13 +144,14 @@ def _run(config: RunConfig, fresh: bool, progress: Progress, runs_dir: Path | No
     score_in = scoring_place(config, device)
     if score_in != "actors":  # actors check on their own devices
         check_precision(device, config.precision)
-    preload = (SCORING_MODULE,) if score_in == "workers" else ()  # workers that score need torch
-    if config.executor == "local" and config.workers > 1:
-        start_forkserver(preload)  # its imports (about 1 s) overlap the setup below instead of delaying video 1
     for levels_file in config.levels_files:
         perturbations.load_levels_file(levels_file)
     config = dataclasses.replace(config, levels=perturbations.expand(",".join(config.levels)))
     levels = {name: perturbations.get(name).with_write_back(config.df_write_back) for name in config.levels}
+    # Workers that score need torch and the levels' step modules (imgaug: about 0.7 s a worker otherwise)
+    preload = (SCORING_MODULE, *perturbations.step_modules(levels.values())) if score_in == "workers" else ()
+    if config.executor == "local" and config.workers > 1:
+        start_forkserver(preload)  # its imports (about 1 s) overlap the setup below instead of delaying video 1
     check_attacks(levels, config.detectors, score_in)
     progress.stage(f"opening dataset {config.dataset}")
     dataset = datasets.open(config.dataset, config.data_root, split=config.split,

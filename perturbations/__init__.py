@@ -25,12 +25,13 @@ from .spec import (
     unregister,
     unregister_step_type,
 )
-from .steps import ATTACK_TYPES, DF_TYPES, TYPES, WRITE_BACK_MODES, Param, Step, StepType, make_step
+from .steps import ATTACK_TYPES, DF_TYPES, TYPES, WRITE_BACK_MODES, Param, Step, StepType, make_step, step_modules
 
 __all__ = ["ATTACK_TYPES", "IC_HELD_OUT", "IC_STANDARD", "attack_settings", "attack_step", "is_attack", "legacy_seed",
            "split_attack", "DF_TYPES", "FLIP_STEPS", "HEAVY_STEPS", "SHARE_PRESETS", "STAGES", "TYPES", "identity", "Level", "Param", "SeedLike",
            "Step", "StepType", "available", "describe", "expand", "get", "load_levels_file", "make_gallery",
-           "make_step", "register", "register_step_type", "seed_for", "share_presets", "step_types", "unregister",
+           "make_step", "register", "register_step_type", "seed_for", "share_presets", "step_modules", "step_types",
+           "unregister",
            "unregister_step_type", "WRITE_BACK_MODES"]
 
 

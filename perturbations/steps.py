@@ -7,6 +7,7 @@ a video function (stage `video`) is `fn(src, dst, rng, **params) -> settings`.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -54,6 +55,7 @@ class StepType:
     video_fn: str = ""
     label_fn: Callable[[dict[str, Any]], str | None] | None = None  # a spec-like label from the parameters
     detector_dependent: bool = False  # an attack: applied by benchmarks' attack stage with the detector, never here
+    imports: tuple[str, ...] = ()  # heavy libraries its functions import on first use (see `step_modules`)
 
     def function(self, video: bool = False) -> Callable:
         module, func = (self.video_fn if video else self.frame_fn).split(":")
@@ -108,6 +110,20 @@ class Step:
         if "video" not in self.type.stages:
             raise ValueError(f"step {self.label()} cannot run at the video stage")
         return self.type.function(video=True)(src, dst, rng, **dict(self.params))
+
+
+def step_modules(levels: Iterable[Any]) -> tuple[str, ...]:
+    """The modules the steps of `levels` (`base.Level`s) run in, and the heavy libraries those import on first use.
+
+    Why: a pool of worker processes can import them once before forking its workers (a forkserver's preload);
+    otherwise every worker pays for them on its first video (imgaug alone took about 0.7 s per worker, a fifth of
+    a short run's first video)."""
+    modules: set[str] = set()
+    for level in levels:
+        for op in getattr(level, "ops", ()):
+            modules.update(fn.split(":")[0] for fn in (op.type.frame_fn, op.type.video_fn) if fn)
+            modules.update(op.type.imports)
+    return tuple(sorted(modules))
 
 
 def check_write_back(mode: str) -> None:
@@ -285,7 +301,8 @@ TYPES: dict[str, StepType] = {t.name: t for t in [
                                 "video_compression": Param(bool, True)}),
     StepType("IMGAUG", "an imgaug pipeline of the published study: `flip` or `heavy`",
              "perturbations.imgaug_levels:pipeline",
-             {"pipeline": Param(str, check=lambda v: v in ("flip", "heavy"), hint="'flip' or 'heavy'")}),
+             {"pipeline": Param(str, check=lambda v: v in ("flip", "heavy"), hint="'flip' or 'heavy'")},
+             imports=("imgaug.augmenters",)),
 ]}
 
 
@@ -296,7 +313,7 @@ def _corruption(name: str) -> StepType:
                     "perturbations.imagenet_c:corrupt_video",
                     {"corruption": Param(str, name, lambda v: v in STANDARD + HELD_OUT, "an ImageNet-C name"),
                      "severity": Param(int, check=lambda v: 1 <= v <= 5, hint="1-5")},
-                    tuple({"severity": s} for s in range(1, 6)))
+                    tuple({"severity": s} for s in range(1, 6)), imports=("imagecorruptions",))
 
 
 _EPS = (1.0, 2.0, 4.0, 8.0, 16.0)  # L-inf radius in 0-255 pixel units per severity (Madry et al.'s grid, doubled)

@@ -215,3 +215,14 @@ def test_random_step_on_video_file_depends_on_the_seed(case, source_video, tmp_p
     outputs = [apply_video(level, source_video, tmp_path / f"s{s}.mp4", seed=s)[0] for s in SEEDS]
     differs = [o.shape != outputs[0].shape or not np.array_equal(o, outputs[0]) for o in outputs[1:]]
     assert any(differs), f"{case.id}@video: seeds {list(SEEDS)} all gave the same video"
+
+
+def test_step_modules_name_what_a_worker_pool_imports_once():
+    """The forkserver imports these before forking workers (imgaug: about 0.7 s a worker otherwise)."""
+    modules = perturbations.step_modules([perturbations.get("heavy"), perturbations.get("none")])
+    assert modules == ("imgaug.augmenters", "perturbations.imgaug_levels")
+    assert perturbations.step_modules([perturbations.get("none")]) == ()
+    ic = perturbations.step_modules([perturbations.get(n) for n in perturbations.expand("ic.gaussian_noise:2")])
+    assert "imagecorruptions" in ic and "perturbations.imagenet_c" in ic
+    for name in perturbations.step_modules([perturbations.get(n) for n in perturbations.expand("heavy,GB:3,JPEG:2")]):
+        __import__(name)  # every name is importable: a typo would only cost speed, so it is checked here

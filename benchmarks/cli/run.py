@@ -146,13 +146,15 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "inputs (same face crops, level, seed, detector weights and options, code and library versions)")
 
 
-def start_workers_early(args: argparse.Namespace) -> None:
+def start_workers_early(args: argparse.Namespace, levels: list[str]) -> None:
     """Start the local pool's forkserver before this process imports torch, so both imports (about 1 s each) run
-    at once; `run` starts it too, and a running server is kept."""
+    at once; `run` starts it too, and a running server is kept. Workers that score also get the modules of the
+    `levels`' steps (`perturbations.step_modules`: imgaug's 0.7 s once, not once per worker)."""
     if args.executor != "local" or (args.workers or default_workers()) < 2:
         return
     scoring_workers = args.score_in in ("auto", "workers") and args.device in ("auto", "cpu")
-    start_forkserver((SCORING_MODULE,) if scoring_workers else ())
+    steps = perturbations.step_modules(perturbations.get(name) for name in levels)
+    start_forkserver((SCORING_MODULE, *steps) if scoring_workers else ())
 
 
 def timeout_seconds(text: str) -> float:
@@ -195,7 +197,7 @@ def main(args: argparse.Namespace) -> int:
     if protocol:
         config = follow(config, protocol, typed_dests(build_run_parser, command_argv(args)))
         config = dataclasses.replace(config, levels=check_run(config))
-    start_workers_early(args)
+    start_workers_early(args, config.levels)
     progress = Progress(enabled=not args.quiet)
     progress.stage("loading torch and the pipeline")  # the first use of benchmarks.run imports them (seconds)
     result = benchmarks.run(config, fresh=args.fresh, progress=progress)
