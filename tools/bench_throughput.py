@@ -310,8 +310,8 @@ def machine(isa: str = "native") -> str:
     capability = torch.backends.cpu.get_cpu_capability()
     opencv = "AVX-512 dispatch off" if not cv2.checkHardwareSupport(OPENCV_AVX512_SKX) else "AVX-512 STILL ON"
     return (f"{line}; EMULATED {isa.upper()}-only: torch CPU capability {capability}, oneDNN capped at "
-            f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '?')}, OpenCV {opencv}; ONNX Runtime NOT capped (its MLAS "
-            "kernels pick AVX-512 by cpuid, no switch)")
+            f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '?')}, OpenCV {opencv}; ONNX Runtime (CenterFace in the face "
+            "stage, --backend onnxruntime) NOT capped: its MLAS kernels pick AVX-512 by cpuid, no switch")
 
 
 def emulate(isa: str, argv: list[str]) -> None:
