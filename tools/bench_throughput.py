@@ -34,6 +34,7 @@ Usage: python -m tools.bench_throughput [--short] [--frames 32] [--data DIR] [--
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -145,6 +146,8 @@ def time_stages(name: str, videos: list[tuple[Path, str]], frames: int, backend:
     face_detector = make_detector(settings)  # model loading is not timed
     model = detectors.create("meso", random_init=True)
     model = apply_backend({"meso": model}, backend)[0]["meso"]
+    for module in perturbations.step_modules(perturbations.get(lvl) for lvl in LEVELS):
+        importlib.import_module(module)  # imgaug's import (0.7 s) is not the perturbation's cost: runs preload it
     times = StageTimes(name, len(videos), frames, levels={lvl: 0.0 for lvl in LEVELS})
     for path, _ in videos:
         passes = []
