@@ -42,11 +42,12 @@ def check_run(config: RunConfig) -> list[str]:
 
 
 def check_backend(backend: str) -> None:
-    """`--backend onnxruntime` needs the optional ONNX packages; found without importing them."""
+    """`--backend onnxruntime` needs the ONNX packages: main dependencies, so missing only from an environment
+    installed by hand (found without importing them)."""
     missing = [name for name in ("onnxruntime", "onnx") if importlib.util.find_spec(name) is None]
     if backend == "onnxruntime" and missing:
-        raise ValueError(f"--backend onnxruntime needs {' and '.join(missing)}: pip install -e \".[onnx]\" "
-                         f"(or --backend torch)")
+        raise ValueError(f"--backend onnxruntime needs {' and '.join(missing)}: pip install 'onnxruntime>=1.17' "
+                         "'onnx>=1.15' (or --backend torch)")
 
 
 def check_detectors(names: list[str]) -> None:

@@ -116,3 +116,17 @@ def test_a_demo_run_on_onnxruntime_matches_torch_and_says_so(tmp_path):
     assert torch_rows.keys() == onnx_rows.keys() and torch_rows
     for key, row in torch_rows.items():
         assert abs(float(row["score"]) - float(onnx_rows[key]["score"])) <= AGREEMENT
+
+
+def test_preflight_names_missing_onnx_packages(monkeypatch):
+    """Both are main dependencies; an environment installed by hand without them gets one line naming them."""
+    import importlib.util
+
+    from benchmarks.preflight import check_backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(ValueError, match=r"--backend onnxruntime needs onnx: pip install 'onnxruntime>=1.17' "
+                                         r"'onnx>=1.15' \(or --backend torch\)"):
+        check_backend("onnxruntime")
+    check_backend("torch")  # the torch backend needs neither
