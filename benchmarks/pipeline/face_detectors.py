@@ -10,7 +10,6 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-import onnx
 import onnxruntime
 
 from ..config import FACE_RUNTIMES, FaceSettings
@@ -100,7 +99,12 @@ def centerface_session(model_path: Path, threads: int) -> onnxruntime.InferenceS
     The file declares a fixed 10 x 3 x 32 x 32 input and lists its weights among the graph inputs (an old exporter's
     habit): ONNX Runtime then refuses other shapes and cannot fold the weights as constants, so both are fixed in
     memory here (the file itself is never changed). Threads do not spin while idle: a pool worker decodes between
-    two detections, and a spinning thread would take that core from the decoder."""
+    two detections, and a spinning thread would take that core from the decoder.
+
+    `onnx` is imported here rather than at the top: its import takes about 0.6 s, which every command line would pay
+    (the parser imports this module through `gallery`) for a session built once per process."""
+    import onnx
+
     model = onnx.load(str(model_path))
     weights = {init.name for init in model.graph.initializer}
     inputs = [graph_input for graph_input in model.graph.input if graph_input.name not in weights]
