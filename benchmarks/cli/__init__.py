@@ -15,9 +15,9 @@ from . import cache, datasets, gallery, gate, leaderboard, levels, listing, pred
 from .stopping import StopSignals
 
 EPILOG = "Examples:\n  python -m benchmarks run --detector meso --level heavy\n" \
-         "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF.h5 --level all\n" \
+         "  python -m benchmarks run --dataset folder --data-root DIR --weights MesoInception_DF --level all\n" \
          "  python -m benchmarks report runs/RUN_A runs/RUN_B --out comparison.md\n" \
-         "  python -m benchmarks predict my_video.mp4 --weights MesoInception_DF.h5 --level GB:1,GB:3,GB:5"
+         "  python -m benchmarks predict my_video.mp4 --weights MesoInception_DF --level GB:1,GB:3,GB:5"
 
 # In the order `--help` lists them; `gate` adds `baseline` and `check`.
 COMMANDS = (run, predict, listing, report, leaderboard, cache, datasets, gallery, levels, gate, train, weights, serve)

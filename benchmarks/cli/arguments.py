@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from detectors import named_weights
+
 from ..config import (
     FACE_DETECTORS,
     FACE_RUNTIMES,
@@ -128,6 +130,29 @@ def add_metric_args(p: argparse.ArgumentParser, defaults: bool) -> None:
                    help=f"bootstrap resamples for 95%% intervals, 0 for none (default 1000{note})")
     p.add_argument("--reference", default="meso" if defaults else None,
                    help=f"reference detector of the ImageNet-C corruption errors CE/mCE and relative CE/mCE (default meso{note})")
+
+
+def add_weights_arg(p: argparse.ArgumentParser, note: str = "") -> None:
+    """`--weights`, one wording wherever a command loads detectors (`run`, `predict`, `serve`): a file or a shipped
+    name, listed from the registry; `note` adds what the command does without it."""
+    shipped = "; ".join(f"{', '.join(named_weights.names(det))} for {det}"
+                        for det in dict.fromkeys(w.detector for w in named_weights.NAMED_WEIGHTS.values()))
+    p.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
+                   help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors) or the name of a "
+                   f"shipped one ({shipped}; `list` shows them); NAME=PATH per detector when several{note}")
+
+
+def add_detector_args(p: argparse.ArgumentParser, weights_note: str = "") -> None:
+    """The options that build a run's detectors (`run`, `predict`): weights, untrained detectors, backbone weights
+    and adapter options."""
+    add_weights_arg(p, weights_note)
+    p.add_argument("--random-init", action="store_true", help="allow untrained detectors (a run's report marks them)")
+    p.add_argument("--backbone-weights", action="append", default=[], metavar="[NAME=]PATH",
+                   help="local ImageNet weights for a zoo detector's backbone (never downloaded); without them "
+                   "a random backbone is used and a run's report says so")
+    p.add_argument("--detector-option", action="append", default=[], metavar="[NAME:]KEY=VALUE",
+                   help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models, ela=true "
+                   "(any detector: error-level-analysis input, JPEG quality 90)")
 
 
 def weights_map(values: list[str], names: list[str]) -> dict[str, str | None]:

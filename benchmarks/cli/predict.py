@@ -13,6 +13,7 @@ from ..metrics.aggregate import AGGREGATIONS
 from ..prediction.output import format_table, rows_json, write_outputs
 from ..prediction.profile import severity_profiles
 from .arguments import (
+    add_detector_args,
     add_face_args,
     csv_list,
     detector_options,
@@ -29,8 +30,8 @@ DESCRIPTION = ("Score single videos, no dataset needed: P(fake) and the verdict 
                "over a folder that contains it). With --level, the video's score under each level and, per graded "
                "type, the lowest severity at which the verdict flips. A missing, unreadable or corrupt file, or a "
                "video without a face, gets a row with that status; the exit code is then still 0.")
-EPILOG = ("Examples:\n  python -m benchmarks predict clip.mp4 --weights MesoInception_DF.h5\n"
-          "  python -m benchmarks predict clip.mp4 --weights MesoInception_DF.h5 --level GB:1,GB:3,GB:5,JPEG:5 "
+EPILOG = ("Examples:\n  python -m benchmarks predict clip.mp4 --weights MesoInception_DF\n"
+          "  python -m benchmarks predict clip.mp4 --weights MesoInception_DF --level GB:1,GB:3,GB:5,JPEG:5 "
           "--out clip-profile\n"
           "  python -m benchmarks predict a.mp4 b.mp4 --weights W.h5 --threshold-from runs/RUN --json > rows.json")
 
@@ -41,17 +42,10 @@ def add_parser(subparsers) -> None:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (any format FFmpeg reads)")
     parser.add_argument("--detector", default="meso", type=csv_list, help="detector name or comma list (default meso)")
-    parser.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
-                        help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors); NAME=PATH "
-                        "per detector when several")
+    add_detector_args(parser)
     parser.add_argument("--demo-weights", action="store_true",
                         help="a detector without --weights uses the project's bundled demo weights (trained on the "
                         "synthetic demo data: meaningful on demo videos only)")
-    parser.add_argument("--random-init", action="store_true", help="allow untrained detectors")
-    parser.add_argument("--backbone-weights", action="append", default=[], metavar="[NAME=]PATH",
-                        help="local ImageNet weights for a zoo detector's backbone (never downloaded)")
-    parser.add_argument("--detector-option", action="append", default=[], metavar="[NAME:]KEY=VALUE",
-                        help="adapter option, e.g. variant=b1 for efficientnet")
     parser.add_argument("--level", default="none",
                         help="level spec or comma list, as for `run` (default none; `none` is always added): e.g. "
                         "GB:1,GB:2,GB:3,GB:4,GB:5 for a severity curve, df:all for the 35 DeeperForensics levels, heavy")

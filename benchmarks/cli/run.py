@@ -17,6 +17,7 @@ from ..preflight import check_run
 from ..progress import Progress
 from .arguments import (
     add_data_args,
+    add_detector_args,
     add_metric_args,
     csv_list,
     detector_options,
@@ -70,18 +71,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "distorted; xvid+h264: written back as the dataset's videos were (the reference's --via_xvid: "
                      "XVID .avi with OpenCV's settings, then H.264 CRF 23) after each DF step but VC, on the crops "
                      "or, with --apply-at frame, on the sampled frames. Changes DF scores: part of the run's identity")
-    run.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
-                     help="weight file (.h5 Keras MesoNet, deepfake_detector .pth, or .safetensors) or the name of a "
-                     "shipped one (MesoInception_DF, MesoInception_F2F for meso; Meso4_DF, Meso4_F2F for meso4; "
-                     "`list` shows them); NAME=PATH per detector when several; default: the shipped demo weights "
-                     "on `--dataset demo`")
-    run.add_argument("--random-init", action="store_true", help="allow untrained detectors (marked in the report)")
-    run.add_argument("--backbone-weights", action="append", default=[], metavar="[NAME=]PATH",
-                     help="local ImageNet weights for a zoo detector's backbone (never downloaded); without them "
-                     "a random backbone is used and the report says so")
-    run.add_argument("--detector-option", action="append", default=[], metavar="[NAME:]KEY=VALUE",
-                     help="adapter option, e.g. variant=b1 for efficientnet, clip_frames=16 for clip models, ela=true "
-                     "(any detector: error-level-analysis input, JPEG quality 90)")
+    add_detector_args(run, "; default: the shipped demo weights on `--dataset demo`")
     add_data_args(run, "test")
     add_dataset_option_args(run)
     run.add_argument("--seed", type=seed_int, default=0, help="run seed for perturbation parameters, >= 0 (default 0)")

@@ -7,8 +7,9 @@ from pathlib import Path
 import benchmarks.serve as web
 
 from ..config import RunConfig
+from ..preflight import check_files
 from ..serve.settings import DEFAULT_PORT, LOCAL_HOST, MAX_UPLOAD_MB, PORT, UPLOAD_MB
-from .arguments import csv_list, number, positive_int, weights_map
+from .arguments import add_weights_arg, csv_list, number, positive_int, weights_map
 
 SERVE_EXTRA = "python -m benchmarks serve needs the `serve` extra: pip install -e \".[serve]\""
 
@@ -29,8 +30,7 @@ def add_parser(subparsers) -> None:
                        help=f"size limit of a video uploaded on the check page, in MB (default {MAX_UPLOAD_MB:g})")
     serve.add_argument("--detector", default="meso", type=csv_list,
                        help="detector name or comma list the check page offers (default meso)")
-    serve.add_argument("--weights", action="append", default=[], metavar="[NAME=]PATH",
-                       help="weight file of a --detector, for the check page; NAME=PATH per detector when several")
+    add_weights_arg(serve, ", for the check page")
     serve.add_argument("--demo-weights", action="store_true",
                        help="the check page may also use detectors with the project's bundled demo weights (trained "
                        "on the synthetic demo data: meaningful on demo videos only)")
@@ -51,9 +51,7 @@ def main(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise RuntimeError(f"{SERVE_EXTRA} ({error})") from None
     weights = weights_map(args.weights, args.detector)
-    for name, path in weights.items():
-        if path is not None and not Path(path).is_file():
-            raise FileNotFoundError(f"--weights {name}={path}: no such file")
+    check_files(RunConfig(detectors=list(args.detector), weights=weights))  # files, or shipped names, as `run`
     checker = web.Checker(detector_names=tuple(args.detector), weights=weights, demo_weights=args.demo_weights,
                           config=RunConfig(num_frames=args.frames))
     serve(args.run_dirs, runs_root=runs_root, host=args.host, port=args.port, checker=checker,
